@@ -1,0 +1,65 @@
+# Deep learning for vision and attention: one Makefile for students, instructors and CI.
+# Every target creates .venv on first use and installs the course from constraints.txt.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(CURDIR)/$(VENV)/bin
+STAMP  := $(VENV)/.installed
+ASSIGNMENT ?= pca_autoencoders
+export PATH := $(BIN):$(PATH)
+NBGRADER := cd grading && $(BIN)/nbgrader
+
+.PHONY: help setup course test lab release collect autograde feedback export grading-check constraints clean
+
+help:
+	@echo "make course   set up, then execute every notebook (full mode) into build/, with HTML and a timing table"
+	@echo "make test     set up, then run the whole test suite (unit tests, notebooks in smoke mode, grading checks)"
+	@echo "make lab      open the course in JupyterLab"
+	@echo "instructor:   make release | collect | autograde | feedback | export   [ASSIGNMENT=$(ASSIGNMENT)]"
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
+		{ echo "The course needs Python >= 3.10; found $$($(PYTHON) --version). Run: make PYTHON=python3.11 ..."; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --constraint constraints.txt --editable '.[dev]'
+	touch $@
+
+setup: $(STAMP)
+
+course: $(STAMP)
+	$(BIN)/python -m ci.run_notebooks --mode full
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=$(CURDIR)
+
+# ---- instructor: nbgrader with grading/nbgrader_config.py -------------------------------------
+release: $(STAMP)  ## solutions/ -> exercises/ (commit the result), then publish to the exchange
+	mkdir -p grading/exchange
+	$(NBGRADER) generate_assignment $(ASSIGNMENT) --force
+	$(NBGRADER) release_assignment $(ASSIGNMENT) --force
+
+collect: $(STAMP)  ## students' `nbgrader submit` -> grading/submitted/
+	$(NBGRADER) collect $(ASSIGNMENT)
+
+autograde: $(STAMP)  ## grading/submitted/ -> grading/autograded/ and the gradebook
+	$(NBGRADER) autograde $(ASSIGNMENT)
+
+feedback: $(STAMP)  ## grading/autograded/ -> grading/feedback/ (HTML), then back to the students
+	$(NBGRADER) generate_feedback $(ASSIGNMENT)
+	$(NBGRADER) release_feedback $(ASSIGNMENT)
+
+export: $(STAMP)  ## the gradebook -> grading/grades.csv
+	$(NBGRADER) export --to grades.csv
+
+grading-check: $(STAMP)  ## solutions score full marks, releases zero, exercises/ is fresh
+	$(BIN)/python -m ci.check_grading
+
+constraints: $(STAMP)  ## rewrite constraints.txt from the installed .venv
+	{ sed -n '1,3p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu$$/torch==\1/'; } > constraints.new
+	mv constraints.new constraints.txt
+
+clean:
+	rm -rf build .pytest_cache

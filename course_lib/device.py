@@ -1,0 +1,42 @@
+"""Where tensors live, and how to make a run reproducible."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+DEVICE_ENV_VAR = "COURSE_DEVICE"
+_KNOWN_KINDS = ("cpu", "cuda", "mps")
+
+
+def _mps_available() -> bool:
+    return hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
+
+
+def get_device(preferred: str | torch.device | None = None) -> torch.device:
+    """Return `preferred`, else $COURSE_DEVICE, else CUDA, then MPS, then CPU."""
+    choice = preferred if preferred is not None else os.environ.get(DEVICE_ENV_VAR) or None
+    if choice is None:
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if str(choice).split(":")[0] not in _KNOWN_KINDS:
+        raise ValueError(f"Unknown device {str(choice)!r}: use one of {', '.join(_KNOWN_KINDS)}.")
+    device = torch.device(choice)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"Device {str(choice)!r} was asked for, but PyTorch sees no CUDA GPU here.")
+    if device.type == "mps" and not _mps_available():
+        raise RuntimeError(f"Device {str(choice)!r} was asked for, but Apple's MPS is not available here.")
+    return device
+
+
+def seed_everything(seed: int = 0) -> None:
+    """Seed Python, NumPy and PyTorch (all devices) so a run can be repeated."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device

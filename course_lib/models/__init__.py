@@ -1,0 +1,6 @@
+"""The course's models, one small file per idea."""
+
+from course_lib.models.autoencoder import Autoencoder, LinearAutoencoder, MLPAutoencoder, make_autoencoder
+from course_lib.models.pca import PCA
+
+__all__ = ["PCA", "Autoencoder", "LinearAutoencoder", "MLPAutoencoder", "make_autoencoder"]

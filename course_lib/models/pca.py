@@ -1,0 +1,65 @@
+"""PCA from the singular value decomposition, the way lecture 1 derives it.
+
+Centre the data X (n, d), factor it as X = U S V^T; the rows of V^T are the
+principal directions, S^2 / (n - 1) the variance along each. Projecting on the
+first k directions and mapping back is the best rank-k linear reconstruction.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+class PCA:
+    """Principal component analysis with `torch.linalg.svd` (fit / transform / inverse_transform)."""
+
+    def __init__(self, n_components: int):
+        if int(n_components) != n_components or n_components < 1:
+            raise ValueError(f"n_components must be a positive integer, got {n_components!r}.")
+        self.n_components = int(n_components)
+        self.mean_: torch.Tensor | None = None  # (d,)
+        self.components_: torch.Tensor | None = None  # (k, d), orthonormal rows
+        self.explained_variance_: torch.Tensor | None = None  # (k,)
+        self.explained_variance_ratio_: torch.Tensor | None = None  # (k,)
+
+    def fit(self, x: torch.Tensor) -> "PCA":
+        """Learn the mean and the top principal directions of x (n, d)."""
+        if x.ndim != 2:
+            raise ValueError(f"PCA expects a 2-D tensor (samples, features), got shape {tuple(x.shape)}.")
+        n, d = x.shape
+        if self.n_components > min(n, d):
+            raise ValueError(f"n_components={self.n_components} exceeds min(samples, features)={min(n, d)}.")
+        x = x.double()  # float64: the SVD of a small matrix is cheap, and exact enough to match scikit-learn
+        self.mean_ = x.mean(dim=0)
+        _, s, vt = torch.linalg.svd(x - self.mean_, full_matrices=False)  # s: (min(n,d),), vt: (min(n,d), d)
+        variance = s**2 / (n - 1)
+        k = self.n_components
+        self.components_ = _fix_signs(vt[:k])
+        self.explained_variance_ = variance[:k]
+        self.explained_variance_ratio_ = variance[:k] / variance.sum()
+        return self
+
+    def transform(self, x: torch.Tensor) -> torch.Tensor:
+        """Codes z = (x - mean) V_k, shape (n, k)."""
+        self._check_fitted()
+        return ((x.double() - self.mean_) @ self.components_.T).to(x.dtype)
+
+    def inverse_transform(self, z: torch.Tensor) -> torch.Tensor:
+        """Back to pixel space: x_hat = z V_k^T + mean, shape (n, d)."""
+        self._check_fitted()
+        return (z.double() @ self.components_ + self.mean_).to(z.dtype)
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Project x on the principal subspace and map it back."""
+        return self.inverse_transform(self.transform(x))
+
+    def _check_fitted(self) -> None:
+        if self.components_ is None:
+            raise RuntimeError("This PCA is not fitted yet: call .fit(x) first.")
+
+
+def _fix_signs(vt: torch.Tensor) -> torch.Tensor:
+    """Flip each direction so its largest-magnitude entry is positive (singular vectors are defined up to sign)."""
+    biggest = vt.abs().argmax(dim=1)
+    signs = torch.sign(vt[torch.arange(len(vt)), biggest])
+    return vt * signs[:, None]

@@ -1,0 +1,62 @@
+"""The trained models the lectures use, by name: loaded from a shipped checkpoint, else trained.
+
+`scripts/train_checkpoints.py` makes the shipped checkpoints with these same
+functions, so loading and training from scratch give the same model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from course_lib.checkpoints import CACHE_DIR, SHIPPED_DIR, load_or_train
+from course_lib.data import ImageDataset
+from course_lib.device import get_device, seed_everything
+from course_lib.models import Autoencoder, make_autoencoder
+from course_lib.train import train
+
+LECTURE1_LATENT_SIZES = (2, 4, 8, 16, 32)  # the latent sizes lecture 1 compares (and ships)
+
+
+@dataclass(frozen=True)
+class AutoencoderRecipe:
+    """Everything that decides what an autoencoder learns (lecture 1's defaults)."""
+
+    kind: str  # 'linear' or 'mlp'
+    latent_dim: int
+    epochs: int
+    lr: float
+    batch_size: int = 64
+    seed: int = 0
+
+    @classmethod
+    def default(cls, kind: str, latent_dim: int, epochs: int | None = None) -> "AutoencoderRecipe":
+        """Lecture 1's settings: a linear AE needs a larger step size to converge to PCA."""
+        lr = 1e-2 if kind == "linear" else 1e-3
+        default_epochs = 200 if kind == "linear" else 100
+        return cls(kind, latent_dim, epochs if epochs is not None else default_epochs, lr)
+
+
+def autoencoder(
+    recipe: AutoencoderRecipe,
+    data: ImageDataset,
+    *,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    directories: tuple[Path, ...] = (SHIPPED_DIR, CACHE_DIR),
+    save_to: Path | None = CACHE_DIR,
+) -> tuple[Autoencoder, str]:
+    """An autoencoder trained on `data.x_train` by `recipe`; returns (model, 'loaded ...' or 'trained')."""
+    seed_everything(recipe.seed)  # the initial weights are part of the recipe
+    model = make_autoencoder(recipe.kind, data.n_features, recipe.latent_dim).to(get_device(device))
+    config = {"dataset": data.name, "n_train": len(data.x_train), **asdict(recipe)}
+    name = f"{data.name}_{recipe.kind}_ae_k{recipe.latent_dim}"
+
+    def fit(m: Autoencoder) -> None:
+        train(m, data.x_train, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr,
+              device=device, seed=recipe.seed, progress=progress)
+
+    model, source = load_or_train(model, name, config, fit, directories=directories, save_to=save_to)
+    return model.eval(), source
