@@ -31,11 +31,11 @@ def assignments() -> list[str]:
     return sorted(p.name for p in (REPO / "solutions").iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
 
 
-def nbgrader(course_root: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run an nbgrader command on `course_root` with the course's configuration."""
+def nbgrader(course_root: Path, *args: str, cwd: Path = GRADING) -> subprocess.CompletedProcess:
+    """Run an nbgrader command on `course_root` with the course's configuration (found in `cwd`)."""
     env = {**os.environ, "COURSE_ROOT": str(course_root), "COURSE_EXCHANGE": str(course_root / "exchange")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # nbgrader shells out to `alembic`
-    run = subprocess.run(["nbgrader", *args], cwd=GRADING, env=env, capture_output=True, text=True)
+    run = subprocess.run(["nbgrader", *args], cwd=cwd, env=env, capture_output=True, text=True)
     if run.returncode != 0:
         raise RuntimeError(f"`nbgrader {' '.join(args)}` failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
     return run
@@ -110,6 +110,7 @@ class Score:
     auto_score: float  # points from autograded tests
     max_auto_score: float
     needs_manual_grade: bool
+    grades: dict[str, float]  # grade_id -> points
 
 
 def autograde(course_root: Path, assignment: str, submissions: dict[str, Path]) -> dict[str, Score]:
@@ -135,6 +136,7 @@ def autograde(course_root: Path, assignment: str, submissions: dict[str, Path]) 
                 auto_score=sum(g.score for g in code),
                 max_auto_score=sum(g.max_score for g in code),
                 needs_manual_grade=submission.needs_manual_grade,
+                grades={g.name: g.score for g in grades},
             )
     return scores
 

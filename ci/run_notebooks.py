@@ -43,16 +43,20 @@ def display_name(path: Path) -> str:
     return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
+PAPERMILL_TAGS = {"injected-parameters", "papermill-error-cell-tag"}  # cells papermill adds to its copy
+
+
 def first_error(executed: Path) -> str:
-    """'cell N: Error: message' for the first cell of an executed notebook that raised."""
+    """'cell N (first line): Error: message' for the first cell that raised, N counted from 1 in the source notebook."""
     if not executed.is_file():
         return "no executed notebook was written"
     nb = nbformat.read(executed, as_version=4)
-    for index, cell in enumerate(nb.cells):
+    own_cells = [c for c in nb.cells if not PAPERMILL_TAGS & set(c.metadata.get("tags", []))]
+    for number, cell in enumerate(own_cells, start=1):
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
                 first_line = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
-                return f"cell {index} ({first_line[:60]!r}): {output.ename}: {output.evalue}"
+                return f"cell {number} ({first_line[:60]!r}): {output.ename}: {output.evalue}"
     return "no cell recorded an error (see papermill's log above)"
 
 

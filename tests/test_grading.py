@@ -1,0 +1,119 @@
+"""The nbgrader loop, end to end, in scratch course directories (the instructor's files are never touched)."""
+
+import csv
+import json
+import shutil
+
+import nbformat
+import pytest
+
+from ci.check_grading import (
+    REPO, assignments, autograde, check_assignment, generate_release, nbgrader, release_leaks, scratch_course,
+)
+
+ASSIGNMENT = "pca_autoencoders"
+SOURCE = REPO / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+
+
+def test_every_assignment_passes_the_grading_check(tmp_path):
+    """exercises/ is a fresh release, holds no solutions, and solutions/releases score full/zero marks."""
+    assert ASSIGNMENT in assignments()
+    assert check_assignment(ASSIGNMENT, tmp_path) == []
+
+
+def edited_solution(tmp_path, name, cell_id, old, new):
+    """A copy of the instructor notebook with one answer cell edited, as a student folder."""
+    nb = nbformat.read(SOURCE, as_version=4)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == cell_id)
+    assert old in cell.source
+    cell.source = cell.source.replace(old, new)
+    folder = tmp_path / name
+    folder.mkdir()
+    nbformat.write(nb, folder / SOURCE.name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Autograde three students who made the classic mistakes, or just printed a warning."""
+    tmp = tmp_path_factory.mktemp("grading")
+    course = scratch_course(tmp / "course")
+    generate_release(course, ASSIGNMENT)
+    students = {
+        # Forgot to centre: shapes and orthonormality still pass, only the hidden tests can tell.
+        "forgot-to-centre": edited_solution(tmp, "a", "pca_fit", "torch.linalg.svd(x - mean", "torch.linalg.svd(x"),
+        # Correct, but a library-style warning goes to stderr during a graded test.
+        "warns": edited_solution(tmp, "b", "pca_project", "    return (x - mean) @ components.T",
+                                 "    import warnings\n    warnings.warn('just a warning')\n    return (x - mean) @ components.T"),
+        # Wrong quiz answer: the visible test checks only the format.
+        "wrong-quiz": edited_solution(tmp, "c", "quiz_answer", '{"a", "c", "e"}', '{"a", "b"}'),
+    }
+    return autograde(course, ASSIGNMENT, students)
+
+
+def test_hidden_tests_catch_an_uncentred_pca(graded):
+    grades = graded["forgot-to-centre"].grades
+    assert grades["test_pca_fit"] == 0
+    assert grades["test_pca_project"] == 2 and grades["test_mse"] == 1  # the other parts still earn their points
+
+
+def test_a_warning_on_stderr_does_not_zero_a_correct_answer(graded):
+    score = graded["warns"]
+    assert score.auto_score == score.max_auto_score == 11
+
+
+def test_hidden_tests_check_the_quiz_answer(graded):
+    assert graded["wrong-quiz"].grades["test_quiz"] == 0
+    assert graded["wrong-quiz"].auto_score == 10
+
+
+def test_every_graded_cell_has_points_and_a_unique_id():
+    for source in (REPO / "solutions").glob("*/*.ipynb"):
+        ids = []
+        for cell in nbformat.read(source, as_version=4).cells:
+            meta = cell.metadata.get("nbgrader")
+            if meta:
+                ids.append(meta["grade_id"])
+                if meta.get("grade"):
+                    assert meta.get("points", 0) > 0, f"{source.name}: {meta['grade_id']} has no points"
+        assert len(ids) == len(set(ids)), f"{source.name}: grade_ids repeat"
+
+
+def test_release_leak_check_finds_solution_text(tmp_path):
+    """The leak check itself: a release with a solution line left in must be reported."""
+    release = REPO / "exercises" / ASSIGNMENT / SOURCE.name
+    assert release_leaks(release, SOURCE) == []
+    nb = nbformat.read(release, as_version=4)
+    nb.cells[4].source += "\n    _, _, vt = torch.linalg.svd(x - mean, full_matrices=False)  # vt: (min(n, d), d)"
+    leaky = tmp_path / SOURCE.name
+    nbformat.write(nb, leaky)
+    assert any("solution line" in p for p in release_leaks(leaky, SOURCE))
+
+
+def test_instructor_workflow_release_submit_collect_grade_feedback_export(tmp_path):
+    """The Makefile's instructor targets, step by step, with a student in between."""
+    course = scratch_course(tmp_path / "course")
+    exchange = course / "exchange"
+    exchange.mkdir()
+    generate_release(course, ASSIGNMENT)
+    nbgrader(course, "release_assignment", ASSIGNMENT, "--force")
+
+    student_home = tmp_path / "student"
+    student_home.mkdir()
+    student_args = ("--course", "dl-vision-attention", f"--Exchange.root={exchange}")
+    nbgrader(course, "fetch_assignment", ASSIGNMENT, *student_args, cwd=student_home)
+    fetched = student_home / ASSIGNMENT / SOURCE.name
+    assert fetched.is_file()
+    shutil.copy(SOURCE, fetched)  # the student solves everything
+    nbgrader(course, "submit", ASSIGNMENT, *student_args, cwd=student_home)
+
+    nbgrader(course, "collect", ASSIGNMENT)
+    nbgrader(course, "autograde", ASSIGNMENT)
+    nbgrader(course, "generate_feedback", ASSIGNMENT)
+    nbgrader(course, "export", "--to", str(tmp_path / "grades.csv"))
+
+    feedback = list((course / "grading" / "feedback").rglob("*.html"))
+    assert len(feedback) == 1 and "pca_fit" in feedback[0].read_text()
+    rows = list(csv.DictReader(open(tmp_path / "grades.csv")))
+    assert len(rows) == 1 and rows[0]["assignment"] == ASSIGNMENT
+    assert float(rows[0]["raw_score"]) == 11.0 and float(rows[0]["max_score"]) == 13.0  # 2 points await a person

@@ -1,0 +1,76 @@
+"""Every number lecture 1 shows as a claim, asserted on models trained from scratch and on the shipped ones."""
+
+import math
+
+import nbformat
+import pytest
+import torch
+
+from course_lib.checkpoints import SHIPPED_DIR, read_config
+from course_lib.metrics import knn_accuracy, principal_angles, reconstruction_mse
+from course_lib.models import PCA
+from course_lib.zoo import LECTURE1_LATENT_SIZES, AutoencoderRecipe, autoencoder
+
+LECTURE = "lectures/01_pca_vs_autoencoders.ipynb"
+
+
+def from_scratch(kind, k, digits):
+    model, source = autoencoder(AutoencoderRecipe.default(kind, k), digits, device="cpu", progress=False,
+                                directories=(), save_to=None)
+    assert source == "trained"
+    return model
+
+
+@pytest.fixture(scope="module")
+def trained(digits):
+    return {(kind, k): from_scratch(kind, k, digits) for kind, k in [("mlp", 8), ("mlp", 2), ("linear", 8)]}
+
+
+def test_autoencoder_reconstructs_test_digits_better_than_pca_at_k8(trained, digits):
+    with torch.no_grad():
+        ae_mse = reconstruction_mse(digits.x_test, trained["mlp", 8](digits.x_test))
+    pca_mse = reconstruction_mse(digits.x_test, PCA(8).fit(digits.x_train).reconstruct(digits.x_test))
+    assert ae_mse < pca_mse
+
+
+def test_2d_autoencoder_codes_separate_digits_better_than_pca(trained, digits):
+    pca = PCA(2).fit(digits.x_train)
+    pca_acc = knn_accuracy(pca.transform(digits.x_train), digits.y_train, pca.transform(digits.x_test), digits.y_test)
+    ae = trained["mlp", 2]
+    with torch.no_grad():
+        ae_acc = knn_accuracy(ae.encode(digits.x_train), digits.y_train, ae.encode(digits.x_test), digits.y_test)
+    assert ae_acc > pca_acc
+
+
+def test_linear_autoencoder_spans_the_pca_subspace(trained, digits):
+    angles = principal_angles(trained["linear", 8].decoder.weight, PCA(8).fit(digits.x_train).components_.T)
+    assert torch.rad2deg(angles).max() < 5.0  # degrees: 'near zero'
+    weights = trained["linear", 8].decoder.weight.detach()
+    gram = weights.T @ weights
+    assert not torch.allclose(gram, torch.eye(8), atol=0.1)  # same subspace, but not the orthonormal components
+
+
+def test_shipped_checkpoints_cover_the_lecture_and_reproduce_training(trained, digits):
+    for kind in ("linear", "mlp"):
+        for k in LECTURE1_LATENT_SIZES:
+            path = SHIPPED_DIR / f"digits_{kind}_ae_k{k}.safetensors"
+            assert path.is_file(), f"missing {path.name}: run scripts/train_checkpoints.py"
+            assert read_config(path)["epochs"] == AutoencoderRecipe.default(kind, k).epochs
+    shipped, source = autoencoder(AutoencoderRecipe.default("mlp", 8), digits, device="cpu", save_to=None)
+    assert source.startswith("loaded")
+    with torch.no_grad():
+        shipped_mse = reconstruction_mse(digits.x_test, shipped(digits.x_test))
+        scratch_mse = reconstruction_mse(digits.x_test, trained["mlp", 8](digits.x_test))
+    assert math.isclose(shipped_mse, scratch_mse, rel_tol=0.05)
+
+
+def test_lecture_defaults_use_the_shipped_recipes():
+    """The lecture's full mode must load, not retrain: its parameters equal the shipped recipes."""
+    nb = nbformat.read(LECTURE, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    params = {}
+    exec(cell.source, params)
+    assert tuple(params["LATENT_SIZES"]) == LECTURE1_LATENT_SIZES
+    assert params["MLP_EPOCHS"] == AutoencoderRecipe.default("mlp", 8).epochs
+    assert params["LINEAR_EPOCHS"] == AutoencoderRecipe.default("linear", 8).epochs
+    assert params["SMOKE"] is False and params["USE_CHECKPOINTS"] is True
