@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -58,18 +57,22 @@ def notebook_json(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def release_files(folder: Path) -> set[Path]:
+    """The files of a release folder, relative to it, without editor and Python caches."""
+    if not folder.is_dir():
+        return set()
+    skip = {".ipynb_checkpoints", "__pycache__"}
+    return {p.relative_to(folder) for p in folder.rglob("*") if p.is_file() and not skip & set(p.parts)}
+
+
 def stale_files(generated: Path, committed: Path) -> list[str]:
     """Files that differ between a fresh release and the committed exercises/ folder."""
-    names = {p.relative_to(generated) for p in generated.rglob("*") if p.is_file()}
-    names |= {p.relative_to(committed) for p in committed.rglob("*") if p.is_file()} if committed.is_dir() else set()
     stale = []
-    for name in sorted(names):
+    for name in sorted(release_files(generated) | release_files(committed)):
         fresh, kept = generated / name, committed / name
         if not (fresh.is_file() and kept.is_file()):
             stale.append(f"{name}: only in {'the fresh release' if fresh.is_file() else 'exercises/'}")
-        elif name.suffix == ".ipynb" and notebook_json(fresh) != notebook_json(kept):
-            stale.append(f"{name}: differs from a fresh release")
-        elif name.suffix != ".ipynb" and fresh.read_bytes() != kept.read_bytes():
+        elif (notebook_json(fresh) != notebook_json(kept)) if name.suffix == ".ipynb" else (fresh.read_bytes() != kept.read_bytes()):
             stale.append(f"{name}: differs from a fresh release")
     return stale
 

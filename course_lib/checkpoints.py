@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple, Sequence
 
-import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -15,21 +17,41 @@ SHIPPED_DIR = REPO_ROOT / "checkpoints"  # committed, made by scripts/train_chec
 CACHE_DIR = REPO_ROOT / "build" / "checkpoints"  # what a run trained itself; not in git
 
 
-def save_checkpoint(model: nn.Module, path: str | Path, config: dict | None = None) -> Path:
-    """Write the model's weights, and the config that produced them, to a .safetensors file."""
+class Trained(NamedTuple):
+    """A model, where it came from ('loaded <file>' or 'trained'), and its loss per epoch when it was trained."""
+
+    model: nn.Module
+    source: str
+    history: list[float]
+
+
+def _canonical(config: dict) -> str:
+    return json.dumps(config, sort_keys=True)
+
+
+def checkpoint_filename(name: str, config: dict) -> str:
+    """'<name>-<hash of config>.safetensors': every recipe gets its own file, so none overwrites another."""
+    return f"{name}-{hashlib.sha1(_canonical(config).encode()).hexdigest()[:8]}.safetensors"
+
+
+def save_checkpoint(model: nn.Module, path: str | Path, config: dict | None = None,
+                    history: Sequence[float] = ()) -> Path:
+    """Write the model's weights, its config and loss history to a .safetensors file (atomically)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
-    save_file(state, str(path), metadata={"config": json.dumps(config or {}, sort_keys=True)})
+    metadata = {"config": _canonical(config or {}), "history": json.dumps(list(history))}
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    save_file(state, str(partial), metadata=metadata)
+    os.replace(partial, path)  # readers never see a half-written file
     return path
 
 
-def read_config(path: str | Path) -> dict:
-    """The config stored in a checkpoint's metadata."""
-    from safetensors import safe_open
-
+def read_metadata(path: str | Path) -> dict:
+    """{'config': dict, 'history': list} stored in a checkpoint."""
     with safe_open(str(path), framework="pt") as f:
-        return json.loads((f.metadata() or {}).get("config", "{}"))
+        metadata = f.metadata() or {}
+    return {"config": json.loads(metadata.get("config", "{}")), "history": json.loads(metadata.get("history", "[]"))}
 
 
 def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
@@ -49,20 +71,23 @@ def load_or_train(
     model: nn.Module,
     name: str,
     config: dict,
-    train_fn: Callable[[nn.Module], object],
+    train_fn: Callable[[nn.Module], Sequence[float]],
     *,
-    directories: tuple[Path, ...] = (SHIPPED_DIR, CACHE_DIR),
+    directories: Sequence[Path] = (SHIPPED_DIR, CACHE_DIR),
     save_to: Path | None = CACHE_DIR,
-) -> tuple[nn.Module, str]:
-    """Load `name` from the first directory whose checkpoint was made with exactly `config`; else train and save.
+) -> Trained:
+    """Load the checkpoint made with exactly `config` from the first directory that has it; else train and save.
 
-    Returns the model and where it came from: 'loaded <path>' or 'trained'.
+    `train_fn(model)` trains in place and returns the loss history.
     """
+    filename = checkpoint_filename(name, config)
     for directory in directories:
-        path = Path(directory) / f"{name}.safetensors"
-        if path.is_file() and read_config(path) == json.loads(json.dumps(config, sort_keys=True)):
-            return load_checkpoint(model, path), f"loaded {path.name}"
-    train_fn(model)
+        path = Path(directory) / filename
+        if path.is_file():
+            metadata = read_metadata(path)
+            if _canonical(metadata["config"]) == _canonical(config):
+                return Trained(load_checkpoint(model, path), f"loaded {filename}", metadata["history"])
+    history = list(train_fn(model))
     if save_to is not None:
-        save_checkpoint(model, Path(save_to) / f"{name}.safetensors", config)
-    return model, "trained"
+        save_checkpoint(model, Path(save_to) / filename, config, history)
+    return Trained(model, "trained", history)

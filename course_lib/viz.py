@@ -36,6 +36,21 @@ def show_images(
     return fig
 
 
+def show_signed_images(
+    images: torch.Tensor | np.ndarray,
+    image_shape: tuple[int, int],
+    titles: Sequence[str],
+    axes: Sequence[plt.Axes],
+) -> None:
+    """Draw signed images (directions in pixel space, e.g. principal components) on one red-blue scale centred at 0."""
+    images = _as_images(images, image_shape)
+    vmax = np.abs(images).max()
+    for ax, image, title in zip(axes, images, titles):
+        ax.imshow(image, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+        ax.set_title(title, fontsize=8)
+        ax.set_xticks([]), ax.set_yticks([])
+
+
 def show_reconstructions(
     rows: dict[str, torch.Tensor], image_shape: tuple[int, int], *, size: float = 1.0
 ) -> plt.Figure:
@@ -65,7 +80,7 @@ def plot_codes(
         points = codes[labels == label]
         ax.scatter(points[:, 0], points[:, 1], s=8, alpha=0.7, label=str(label), color=plt.cm.tab10(label % 10))
     ax.set_title(title)
-    ax.legend(markerscale=2, fontsize=7, ncols=2, loc="best")
+    ax.legend(markerscale=2, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="class")
     return ax
 
 

@@ -9,9 +9,10 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import display
 
+from course_lib.metrics import reconstruction_mse
 from course_lib.viz import show_reconstructions
 
-Reconstructor = Callable[[int], torch.Tensor]  # latent size k -> reconstructions (n, n_features)
+Reconstructor = Callable[[int], torch.Tensor]  # latent size k -> reconstructions (n, n_features), on the CPU
 
 
 def draw_reconstructions(
@@ -22,7 +23,7 @@ def draw_reconstructions(
         raise ValueError(f"Unknown model {model!r}: choose one of {sorted(reconstructors)}.")
     with torch.no_grad():
         rebuilt = reconstructors[model](k)
-    mse = torch.mean((rebuilt - originals) ** 2).item()
+    mse = reconstruction_mse(originals, rebuilt)
     return show_reconstructions({"original": originals, f"{model}\nk={k}\nMSE {mse:.4f}": rebuilt}, image_shape)
 
 

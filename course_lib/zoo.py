@@ -11,10 +11,10 @@ from pathlib import Path
 
 import torch
 
-from course_lib.checkpoints import CACHE_DIR, SHIPPED_DIR, load_or_train
+from course_lib.checkpoints import CACHE_DIR, SHIPPED_DIR, Trained, load_or_train
 from course_lib.data import ImageDataset
 from course_lib.device import get_device, seed_everything
-from course_lib.models import Autoencoder, make_autoencoder
+from course_lib.models import make_autoencoder
 from course_lib.train import train
 
 LECTURE1_LATENT_SIZES = (2, 4, 8, 16, 32)  # the latent sizes lecture 1 compares (and ships)
@@ -47,16 +47,17 @@ def autoencoder(
     progress: bool = True,
     directories: tuple[Path, ...] = (SHIPPED_DIR, CACHE_DIR),
     save_to: Path | None = CACHE_DIR,
-) -> tuple[Autoencoder, str]:
-    """An autoencoder trained on `data.x_train` by `recipe`; returns (model, 'loaded ...' or 'trained')."""
+) -> Trained:
+    """An autoencoder trained on `data.x_train` by `recipe`: (model, 'loaded <file>' or 'trained', loss history)."""
     seed_everything(recipe.seed)  # the initial weights are part of the recipe
     model = make_autoencoder(recipe.kind, data.n_features, recipe.latent_dim).to(get_device(device))
     config = {"dataset": data.name, "n_train": len(data.x_train), **asdict(recipe)}
     name = f"{data.name}_{recipe.kind}_ae_k{recipe.latent_dim}"
 
-    def fit(m: Autoencoder) -> None:
-        train(m, data.x_train, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr,
-              device=device, seed=recipe.seed, progress=progress)
+    def fit(m: torch.nn.Module) -> list[float]:
+        return train(m, data.x_train, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr,
+                     device=device, seed=recipe.seed, progress=progress)
 
-    model, source = load_or_train(model, name, config, fit, directories=directories, save_to=save_to)
-    return model.eval(), source
+    trained = load_or_train(model, name, config, fit, directories=directories, save_to=save_to)
+    trained.model.eval()
+    return trained

@@ -6,7 +6,7 @@ import nbformat
 import pytest
 import torch
 
-from course_lib.checkpoints import SHIPPED_DIR, read_config
+from course_lib.checkpoints import SHIPPED_DIR
 from course_lib.metrics import knn_accuracy, principal_angles, reconstruction_mse
 from course_lib.models import PCA
 from course_lib.zoo import LECTURE1_LATENT_SIZES, AutoencoderRecipe, autoencoder
@@ -15,10 +15,10 @@ LECTURE = "lectures/01_pca_vs_autoencoders.ipynb"
 
 
 def from_scratch(kind, k, digits):
-    model, source = autoencoder(AutoencoderRecipe.default(kind, k), digits, device="cpu", progress=False,
-                                directories=(), save_to=None)
-    assert source == "trained"
-    return model
+    trained = autoencoder(AutoencoderRecipe.default(kind, k), digits, device="cpu", progress=False,
+                          directories=(), save_to=None)
+    assert trained.source == "trained"
+    return trained.model
 
 
 @pytest.fixture(scope="module")
@@ -51,17 +51,19 @@ def test_linear_autoencoder_spans_the_pca_subspace(trained, digits):
 
 
 def test_shipped_checkpoints_cover_the_lecture_and_reproduce_training(trained, digits):
+    shipped = {}
     for kind in ("linear", "mlp"):
         for k in LECTURE1_LATENT_SIZES:
-            path = SHIPPED_DIR / f"digits_{kind}_ae_k{k}.safetensors"
-            assert path.is_file(), f"missing {path.name}: run scripts/train_checkpoints.py"
-            assert read_config(path)["epochs"] == AutoencoderRecipe.default(kind, k).epochs
-    shipped, source = autoencoder(AutoencoderRecipe.default("mlp", 8), digits, device="cpu", save_to=None)
-    assert source.startswith("loaded")
+            loaded = autoencoder(AutoencoderRecipe.default(kind, k), digits, device="cpu",
+                                 directories=(SHIPPED_DIR,), save_to=None)
+            assert loaded.source.startswith("loaded"), f"no shipped {kind} AE for k={k}: run scripts/train_checkpoints.py"
+            assert len(loaded.history) == AutoencoderRecipe.default(kind, k).epochs
+            shipped[kind, k] = loaded.model
     with torch.no_grad():
-        shipped_mse = reconstruction_mse(digits.x_test, shipped(digits.x_test))
+        shipped_mse = reconstruction_mse(digits.x_test, shipped["mlp", 8](digits.x_test))
         scratch_mse = reconstruction_mse(digits.x_test, trained["mlp", 8](digits.x_test))
     assert math.isclose(shipped_mse, scratch_mse, rel_tol=0.05)
+    assert len(list(SHIPPED_DIR.glob("*.safetensors"))) == len(shipped)  # nothing stale is shipped
 
 
 def test_lecture_defaults_use_the_shipped_recipes():

@@ -17,6 +17,13 @@ def test_autoencoder_shapes(kind, k):
     assert torch.equal(model(x), model.decode(model.encode(x)))
 
 
+def test_reconstruct_needs_no_grad_and_keeps_the_input_device():
+    model = make_autoencoder("mlp", 64, 4)
+    x = torch.rand(3, 64)
+    out = model.reconstruct(x)
+    assert not out.requires_grad and out.device == x.device and torch.allclose(out, model(x))
+
+
 def test_mlp_autoencoder_outputs_pixels_in_unit_range():
     out = MLPAutoencoder(64, 4)(torch.randn(10, 64) * 100)
     assert out.min() >= 0 and out.max() <= 1

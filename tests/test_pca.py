@@ -34,6 +34,14 @@ def test_codes_are_ordered_orthonormal_and_reproducible(digits):
     assert torch.equal(PCA(8).fit(digits.x_train).components_, pca.components_)  # signs are fixed
 
 
+def test_one_fit_serves_every_k(digits):
+    pca_all, pca_3 = PCA(64).fit(digits.x_train), PCA(3).fit(digits.x_train)
+    assert torch.allclose(pca_all.transform(digits.x_test, k=3), pca_3.transform(digits.x_test))
+    assert torch.allclose(pca_all.reconstruct(digits.x_test, k=3), pca_3.reconstruct(digits.x_test), atol=1e-6)
+    with pytest.raises(ValueError, match="k must be between 1 and n_components=3"):
+        pca_3.transform(digits.x_test, k=4)
+
+
 def test_all_components_reconstruct_exactly(digits):
     pca = PCA(64).fit(digits.x_train)
     assert torch.allclose(pca.reconstruct(digits.x_test), digits.x_test, atol=1e-5)

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.checkpoints import load_checkpoint, load_or_train, read_config, save_checkpoint
+from course_lib.checkpoints import checkpoint_filename, load_checkpoint, load_or_train, read_metadata, save_checkpoint
 from course_lib.models import make_autoencoder
 from course_lib.train import train
 
@@ -48,8 +48,9 @@ def test_training_rejects_bad_settings(digits):
 
 def test_checkpoint_round_trip_keeps_weights_and_config(tmp_path, digits):
     model, _ = small_run(digits)
-    path = save_checkpoint(model, tmp_path / "ae.safetensors", {"latent_dim": 4})
-    assert read_config(path) == {"latent_dim": 4}
+    path = save_checkpoint(model, tmp_path / "ae.safetensors", {"latent_dim": 4}, [0.5, 0.25])
+    assert read_metadata(path) == {"config": {"latent_dim": 4}, "history": [0.5, 0.25]}
+    assert [p.name for p in tmp_path.iterdir()] == ["ae.safetensors"]  # no partial file left behind
     fresh = load_checkpoint(make_autoencoder("mlp", 64, 4), path)
     assert all(torch.equal(p, q) for p, q in zip(model.parameters(), fresh.parameters()))
 
@@ -70,13 +71,16 @@ def test_load_or_train_trains_once_then_loads(tmp_path):
         calls.append(1)
         with torch.no_grad():
             m.weight.fill_(len(calls))
+        return [1.0, 0.5]
 
     config = {"lr": 0.1}
-    model, source = load_or_train(nn.Linear(2, 2), "lin", config, fit, directories=(tmp_path,), save_to=tmp_path)
-    assert source == "trained" and calls == [1]
-    again, source = load_or_train(nn.Linear(2, 2), "lin", config, fit, directories=(tmp_path,), save_to=tmp_path)
-    assert source == "loaded lin.safetensors" and calls == [1]
-    assert torch.equal(again.weight, model.weight)
-    # A different recipe never loads stale weights: it trains again.
-    _, source = load_or_train(nn.Linear(2, 2), "lin", {"lr": 0.2}, fit, directories=(tmp_path,), save_to=None)
-    assert source == "trained" and calls == [1, 1]
+    first = load_or_train(nn.Linear(2, 2), "lin", config, fit, directories=(tmp_path,), save_to=tmp_path)
+    assert first.source == "trained" and first.history == [1.0, 0.5] and calls == [1]
+    again = load_or_train(nn.Linear(2, 2), "lin", config, fit, directories=(tmp_path,), save_to=tmp_path)
+    assert again.source == f"loaded {checkpoint_filename('lin', config)}" and calls == [1]
+    assert torch.equal(again.model.weight, first.model.weight) and again.history == [1.0, 0.5]
+    # Another recipe never loads these weights, and its file does not overwrite them.
+    other = load_or_train(nn.Linear(2, 2), "lin", {"lr": 0.2}, fit, directories=(tmp_path,), save_to=tmp_path)
+    assert other.source == "trained" and calls == [1, 1]
+    assert len(list(tmp_path.glob("lin-*.safetensors"))) == 2
+    assert load_or_train(nn.Linear(2, 2), "lin", config, fit, directories=(tmp_path,)).source.startswith("loaded")

@@ -1,9 +1,10 @@
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
 
 from course_lib.models import PCA
-from course_lib.viz import figure_pixels, plot_codes, show_images, show_reconstructions
+from course_lib.viz import figure_pixels, plot_codes, show_images, show_reconstructions, show_signed_images
 from course_lib.widgets import draw_reconstructions, reconstruction_explorer
 
 
@@ -19,6 +20,13 @@ def test_show_reconstructions_one_row_per_model(digits):
     assert fig.axes[0].get_ylabel() == "original" and fig.axes[6].get_ylabel() == "copy"
 
 
+def test_show_signed_images_centres_the_colour_scale_at_zero(digits):
+    fig, axes = plt.subplots(1, 3)
+    show_signed_images(PCA(3).fit(digits.x_train).components_, digits.image_shape, ["a", "b", "c"], axes)
+    low, high = axes[0].images[0].get_clim()
+    assert low == -high and high > 0 and axes[2].get_title() == "c"
+
+
 def test_plot_codes_colours_by_class(digits):
     ax = plot_codes(PCA(2).fit(digits.x_train).transform(digits.x_test), digits.y_test, title="PCA")
     assert len(ax.collections) == 10 and ax.get_title() == "PCA"
@@ -28,12 +36,7 @@ def test_plot_codes_colours_by_class(digits):
 
 def pca_reconstructors(digits, originals):
     pca = PCA(64).fit(digits.x_train)
-
-    def reconstruct(k):
-        v = pca.components_[:k]  # the first k principal directions
-        return ((originals.double() - pca.mean_) @ v.T @ v + pca.mean_).float()
-
-    return {"PCA": reconstruct}
+    return {"PCA": lambda k: pca.reconstruct(originals, k)}
 
 
 def test_draw_reconstructions_changes_with_k(digits):

@@ -31,6 +31,12 @@ class Autoencoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
 
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstruction of x for looking at, not training: computed on the model's device, returned on x's."""
+        device = next(self.parameters()).device
+        return self(x.to(device)).to(x.device)
+
 
 class LinearAutoencoder(Autoencoder):
     """One linear map down, one linear map up: it can do no better than PCA."""

@@ -39,23 +39,30 @@ class PCA:
         self.explained_variance_ratio_ = variance[:k] / variance.sum()
         return self
 
-    def transform(self, x: torch.Tensor) -> torch.Tensor:
-        """Codes z = (x - mean) V_k, shape (n, k)."""
-        self._check_fitted()
-        return ((x.double() - self.mean_) @ self.components_.T).to(x.dtype)
+    def transform(self, x: torch.Tensor, k: int | None = None) -> torch.Tensor:
+        """Codes z = (x - mean) V_k, shape (n, k); k defaults to n_components.
+
+        The codes are nested: the first k of them are the codes of PCA(k), so one fit serves every k.
+        """
+        v_k = self._components(k)  # (k, d)
+        return ((x.double() - self.mean_) @ v_k.T).to(x.dtype)
 
     def inverse_transform(self, z: torch.Tensor) -> torch.Tensor:
-        """Back to pixel space: x_hat = z V_k^T + mean, shape (n, d)."""
-        self._check_fitted()
-        return (z.double() @ self.components_ + self.mean_).to(z.dtype)
+        """Back to pixel space: x_hat = z V_k^T + mean, shape (n, d), with k = z.shape[1]."""
+        v_k = self._components(z.shape[1])
+        return (z.double() @ v_k + self.mean_).to(z.dtype)
 
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """Project x on the principal subspace and map it back."""
-        return self.inverse_transform(self.transform(x))
+    def reconstruct(self, x: torch.Tensor, k: int | None = None) -> torch.Tensor:
+        """Project x on the first k principal directions and map it back."""
+        return self.inverse_transform(self.transform(x, k))
 
-    def _check_fitted(self) -> None:
+    def _components(self, k: int | None) -> torch.Tensor:
         if self.components_ is None:
             raise RuntimeError("This PCA is not fitted yet: call .fit(x) first.")
+        k = self.n_components if k is None else k
+        if not 1 <= k <= self.n_components:
+            raise ValueError(f"k must be between 1 and n_components={self.n_components}, got {k}.")
+        return self.components_[:k]
 
 
 def _fix_signs(vt: torch.Tensor) -> torch.Tensor:
