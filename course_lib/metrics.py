@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from sklearn.neighbors import KNeighborsClassifier
 
@@ -11,6 +13,12 @@ def reconstruction_mse(x: torch.Tensor, x_hat: torch.Tensor) -> float:
     if x.shape != x_hat.shape:
         raise ValueError(f"Shapes differ: x {tuple(x.shape)} vs x_hat {tuple(x_hat.shape)}.")
     return torch.mean((x.detach().cpu().double() - x_hat.detach().cpu().double()) ** 2).item()
+
+
+def psnr(x: torch.Tensor, x_hat: torch.Tensor, max_value: float = 1.0) -> float:
+    """Peak signal-to-noise ratio in dB: 10 log10(max_value^2 / MSE); higher is better, identical images give inf."""
+    mse = reconstruction_mse(x, x_hat)
+    return math.inf if mse == 0 else 10.0 * math.log10(max_value**2 / mse)
 
 
 def knn_accuracy(
@@ -27,3 +35,13 @@ def principal_angles(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     qb, _ = torch.linalg.qr(b.detach().cpu().double())
     cosines = torch.linalg.svdvals(qa.T @ qb).clamp(-1.0, 1.0)  # descending cosines = ascending angles
     return torch.arccos(cosines)
+
+
+@torch.no_grad()
+def classification_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Fraction of inputs whose highest class score (the model's logits, computed on its device) equals the label."""
+    if len(x) != len(y):
+        raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}.")
+    device = next(model.parameters()).device
+    predictions = model(x.to(device)).argmax(dim=1).cpu()  # (n,)
+    return (predictions == y.cpu()).double().mean().item()

@@ -2,7 +2,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from course_lib.metrics import knn_accuracy, principal_angles, reconstruction_mse
+from course_lib.metrics import knn_accuracy, principal_angles, psnr, reconstruction_mse
 from course_lib.models import LinearAutoencoder, MLPAutoencoder, make_autoencoder
 
 
@@ -50,6 +50,17 @@ def test_principal_angles_match_scipy():
     assert torch.allclose(principal_angles(a, b), torch.tensor(expected, dtype=torch.float64), atol=1e-8)
     mixed = a @ torch.randn(3, 3, generator=gen)  # same column space, other basis
     assert principal_angles(a, mixed).max() < 1e-6
+
+
+def test_psnr_matches_scikit_image():
+    from skimage.metrics import peak_signal_noise_ratio
+
+    gen = torch.Generator().manual_seed(0)
+    clean = torch.rand(4, 64, generator=gen)
+    noisy = (clean + 0.1 * torch.randn(4, 64, generator=gen)).clamp(0, 1)
+    expected = peak_signal_noise_ratio(clean.double().numpy(), noisy.double().numpy(), data_range=1.0)
+    assert psnr(clean, noisy) == pytest.approx(expected, abs=1e-9)
+    assert psnr(clean, clean) == float("inf")
 
 
 def test_knn_accuracy_and_mse():
