@@ -19,6 +19,11 @@ def reconstruction_loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return nn.functional.mse_loss(model(x), x)
 
 
+def classification_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy between the model's class scores (logits) for x and the labels y."""
+    return nn.functional.cross_entropy(model(x), y)
+
+
 def train(
     model: nn.Module,
     data: torch.Tensor | tuple[torch.Tensor, ...],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Callable, Sequence
 
 import ipywidgets as widgets
@@ -9,7 +10,9 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import display
 
-from course_lib.metrics import reconstruction_mse
+from course_lib.conv_viz import conv_geometry_text, draw_conv_geometry
+from course_lib.metrics import psnr, reconstruction_mse
+from course_lib.noise import add_noise
 from course_lib.viz import show_reconstructions
 
 Reconstructor = Callable[[int], torch.Tensor]  # latent size k -> reconstructions (n, n_features), on the CPU
@@ -46,3 +49,76 @@ def reconstruction_explorer(
     k.observe(redraw, names="value")
     redraw()
     return widgets.VBox([widgets.HBox([model, k]), out])
+
+
+def conv_geometry_explorer(w_in: int = 7, k: int = 3, s: int = 1, p: int = 1, d: int = 1) -> widgets.VBox:
+    """Sliders (input size, kernel, stride, padding, dilation) redrawing `draw_conv_geometry` (lecture 3).
+
+    Under the sliders: the formula filled in and the shape torch.nn.Conv2d returns, or, for a setting
+    with no output, a message saying why.
+    """
+    ranges = {"w_in": (w_in, 1, 16, "input w_in"), "k": (k, 1, 7, "kernel k"), "s": (s, 1, 5, "stride s"),
+              "p": (p, 0, 4, "padding p"), "d": (d, 1, 3, "dilation d")}
+    sliders = {name: widgets.IntSlider(value=value, min=low, max=high, description=label, continuous_update=False)
+               for name, (value, low, high, label) in ranges.items()}
+    readout, out = widgets.HTML(), widgets.Output()
+
+    def redraw(_change=None) -> None:
+        args = [slider.value for slider in sliders.values()]  # w_in, k, s, p, d
+        with out:
+            out.clear_output(wait=True)
+            try:
+                text, fig = conv_geometry_text(*args), draw_conv_geometry(*args)
+            except ValueError as err:
+                readout.value = f"<p style='color:#b00020'><b>No output for this setting.</b> {html.escape(str(err))}</p>"
+                return
+            readout.value = f"<pre>{html.escape(text)}</pre>"
+            display(fig)
+        plt.close(fig)
+
+    for slider in sliders.values():
+        slider.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([widgets.HBox(list(sliders.values())[:3]), widgets.HBox(list(sliders.values())[3:]), readout, out])
+
+
+Denoiser = Callable[[torch.Tensor], torch.Tensor]  # noisy rows (n, n_features) -> denoised rows, on the CPU
+
+
+def draw_denoising(
+    denoisers: dict[str, Denoiser], noise: str, level: float, clean: torch.Tensor, image_shape: tuple[int, int],
+    seed: int = 0,
+) -> plt.Figure:
+    """Noisy, denoised and clean rows for one noise type and level (lecture 2), each row's PSNR in its label."""
+    if noise not in denoisers:
+        raise ValueError(f"No denoiser for noise {noise!r}: choose one of {sorted(denoisers)}.")
+    images = clean.reshape(-1, *image_shape)  # (n, h, w): the block noise needs the image shape
+    noisy = add_noise(images, noise, level, torch.Generator().manual_seed(seed)).reshape(clean.shape)
+    with torch.no_grad():
+        denoised = denoisers[noise](noisy)
+    rows = {f"{noise}\n{level:.2f}\n{psnr(clean, noisy):.1f} dB": noisy,
+            f"denoised\n{psnr(clean, denoised):.1f} dB": denoised, "clean": clean}
+    return show_reconstructions(rows, image_shape)
+
+
+def denoising_explorer(
+    denoisers: dict[str, Denoiser], clean: torch.Tensor, image_shape: tuple[int, int], *,
+    level: float = 0.3, max_level: float = 0.6, seed: int = 0,
+) -> widgets.VBox:
+    """A noise-type drop-down and a noise-level slider that re-run the chosen denoiser and redraw `draw_denoising`."""
+    noise = widgets.Dropdown(options=list(denoisers), description="noise")
+    slider = widgets.FloatSlider(value=level, min=0.0, max=max_level, step=0.05, description="level",
+                                 continuous_update=False)
+    out = widgets.Output()
+
+    def redraw(_change=None) -> None:
+        with out:
+            out.clear_output(wait=True)
+            fig = draw_denoising(denoisers, noise.value, slider.value, clean, image_shape, seed)
+            display(fig)
+        plt.close(fig)
+
+    noise.observe(redraw, names="value")
+    slider.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([widgets.HBox([noise, slider]), out])

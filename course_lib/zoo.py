@@ -14,8 +14,9 @@ import torch
 from course_lib.checkpoints import CACHE_DIR, SHIPPED_DIR, Trained, load_or_train
 from course_lib.data import ImageDataset
 from course_lib.device import get_device, seed_everything
-from course_lib.models import make_autoencoder
-from course_lib.train import train
+from course_lib.models import ConvAutoencoder, make_autoencoder
+from course_lib.noise import NOISES, denoising_loss
+from course_lib.train import reconstruction_loss, train
 
 LECTURE1_LATENT_SIZES = (2, 4, 8, 16, 32)  # the latent sizes lecture 1 compares (and ships)
 
@@ -56,6 +57,49 @@ def autoencoder(
 
     def fit(m: torch.nn.Module) -> list[float]:
         return train(m, data.x_train, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr,
+                     device=device, seed=recipe.seed, progress=progress)
+
+    trained = load_or_train(model, name, config, fit, directories=directories, save_to=save_to)
+    trained.model.eval()
+    return trained
+
+
+LECTURE2_NOISE_LEVELS = {"gaussian": 0.3, "salt_and_pepper": 0.2, "block": 0.25}  # the levels lecture 2 trains at
+
+
+@dataclass(frozen=True)
+class DenoiserRecipe:
+    """Everything that decides what lecture 2's convolutional autoencoder learns; noise 'none' = a plain AE (copy x)."""
+
+    noise: str  # 'none', or a name in course_lib.noise.NOISES: the corruption applied to the input while training
+    level: float = 0.0  # the noise level it is trained at
+    epochs: int = 50
+    lr: float = 3e-3
+    channels: tuple[int, ...] = (16, 32)
+    batch_size: int = 64
+    seed: int = 0
+
+
+def denoiser(
+    recipe: DenoiserRecipe,
+    data: ImageDataset,
+    *,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    directories: tuple[Path, ...] = (SHIPPED_DIR, CACHE_DIR),
+    save_to: Path | None = CACHE_DIR,
+) -> Trained:
+    """A ConvAutoencoder trained on `data.x_train` by `recipe`: to copy (noise 'none') or to denoise."""
+    if recipe.noise != "none" and recipe.noise not in NOISES:
+        raise ValueError(f"Unknown noise {recipe.noise!r}: choose 'none' or one of {sorted(NOISES)}.")
+    seed_everything(recipe.seed)  # the initial weights are part of the recipe
+    model = ConvAutoencoder(data.image_shape, recipe.channels).to(get_device(device))
+    config = {"dataset": data.name, "n_train": len(data.x_train), **asdict(recipe)}
+    name = f"{data.name}_conv_ae" if recipe.noise == "none" else f"{data.name}_conv_dae_{recipe.noise}_{recipe.level:g}"
+    loss_fn = reconstruction_loss if recipe.noise == "none" else denoising_loss(recipe.noise, recipe.level, recipe.seed)
+
+    def fit(m: torch.nn.Module) -> list[float]:
+        return train(m, data.x_train, loss_fn, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr,
                      device=device, seed=recipe.seed, progress=progress)
 
     trained = load_or_train(model, name, config, fit, directories=directories, save_to=save_to)

@@ -7,6 +7,7 @@ from typing import Callable
 from course_lib.data.dataset import ImageDataset
 from course_lib.data.digits import load_digits
 from course_lib.data.faces import load_faces
+from course_lib.data.images import load_image
 
 DATASETS: dict[str, Callable[..., ImageDataset]] = {"digits": load_digits, "faces": load_faces}
 
@@ -18,4 +19,4 @@ def load_dataset(name: str, **kwargs) -> ImageDataset:
     return DATASETS[name](**kwargs)
 
 
-__all__ = ["DATASETS", "ImageDataset", "load_dataset", "load_digits", "load_faces"]
+__all__ = ["DATASETS", "ImageDataset", "load_dataset", "load_digits", "load_faces", "load_image"]
