@@ -30,24 +30,31 @@ def draw_reconstructions(
     return show_reconstructions({"original": originals, f"{model}\nk={k}\nMSE {mse:.4f}": rebuilt}, image_shape)
 
 
+def live_figure(controls: Sequence[widgets.ValueWidget], draw: Callable[[], plt.Figure | None]) -> widgets.Output:
+    """An output area showing draw()'s figure, drawn now and again whenever one of `controls` changes value."""
+    out = widgets.Output()
+
+    def redraw(_change=None) -> None:
+        with out:
+            out.clear_output(wait=True)
+            fig = draw()
+            if fig is not None:  # None: nothing to draw (the callback says why elsewhere)
+                display(fig)
+                plt.close(fig)
+
+    for control in controls:
+        control.observe(redraw, names="value")
+    redraw()
+    return out
+
+
 def reconstruction_explorer(
     reconstructors: dict[str, Reconstructor], sizes: Sequence[int], originals: torch.Tensor, image_shape: tuple[int, int]
 ) -> widgets.VBox:
     """A model drop-down and a latent-size slider that redraw `draw_reconstructions`."""
     model = widgets.Dropdown(options=list(reconstructors), description="model")
     k = widgets.SelectionSlider(options=list(sizes), value=sizes[len(sizes) // 2], description="latent k")
-    out = widgets.Output()
-
-    def redraw(_change=None) -> None:
-        with out:
-            out.clear_output(wait=True)
-            fig = draw_reconstructions(reconstructors, model.value, k.value, originals, image_shape)
-            display(fig)
-        plt.close(fig)
-
-    model.observe(redraw, names="value")
-    k.observe(redraw, names="value")
-    redraw()
+    out = live_figure([model, k], lambda: draw_reconstructions(reconstructors, model.value, k.value, originals, image_shape))
     return widgets.VBox([widgets.HBox([model, k]), out])
 
 
@@ -61,24 +68,19 @@ def conv_geometry_explorer(w_in: int = 7, k: int = 3, s: int = 1, p: int = 1, d:
               "p": (p, 0, 4, "padding p"), "d": (d, 1, 3, "dilation d")}
     sliders = {name: widgets.IntSlider(value=value, min=low, max=high, description=label, continuous_update=False)
                for name, (value, low, high, label) in ranges.items()}
-    readout, out = widgets.HTML(), widgets.Output()
+    readout = widgets.HTML()
 
-    def redraw(_change=None) -> None:
+    def draw() -> plt.Figure | None:
         args = [slider.value for slider in sliders.values()]  # w_in, k, s, p, d
-        with out:
-            out.clear_output(wait=True)
-            try:
-                text, fig = conv_geometry_text(*args), draw_conv_geometry(*args)
-            except ValueError as err:
-                readout.value = f"<p style='color:#b00020'><b>No output for this setting.</b> {html.escape(str(err))}</p>"
-                return
-            readout.value = f"<pre>{html.escape(text)}</pre>"
-            display(fig)
-        plt.close(fig)
+        try:
+            text, fig = conv_geometry_text(*args), draw_conv_geometry(*args)
+        except ValueError as err:
+            readout.value = f"<p style='color:#b00020'><b>No output for this setting.</b> {html.escape(str(err))}</p>"
+            return None
+        readout.value = f"<pre>{html.escape(text)}</pre>"
+        return fig
 
-    for slider in sliders.values():
-        slider.observe(redraw, names="value")
-    redraw()
+    out = live_figure(list(sliders.values()), draw)
     return widgets.VBox([widgets.HBox(list(sliders.values())[:3]), widgets.HBox(list(sliders.values())[3:]), readout, out])
 
 
@@ -109,16 +111,5 @@ def denoising_explorer(
     noise = widgets.Dropdown(options=list(denoisers), description="noise")
     slider = widgets.FloatSlider(value=level, min=0.0, max=max_level, step=0.05, description="level",
                                  continuous_update=False)
-    out = widgets.Output()
-
-    def redraw(_change=None) -> None:
-        with out:
-            out.clear_output(wait=True)
-            fig = draw_denoising(denoisers, noise.value, slider.value, clean, image_shape, seed)
-            display(fig)
-        plt.close(fig)
-
-    noise.observe(redraw, names="value")
-    slider.observe(redraw, names="value")
-    redraw()
+    out = live_figure([noise, slider], lambda: draw_denoising(denoisers, noise.value, slider.value, clean, image_shape, seed))
     return widgets.VBox([widgets.HBox([noise, slider]), out])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -16,7 +17,7 @@ from course_lib.data import ImageDataset
 from course_lib.device import get_device, seed_everything
 from course_lib.models import ConvAutoencoder, make_autoencoder
 from course_lib.noise import NOISES, denoising_loss
-from course_lib.train import reconstruction_loss, train
+from course_lib.train import LossFn, reconstruction_loss, train
 
 LECTURE1_LATENT_SIZES = (2, 4, 8, 16, 32)  # the latent sizes lecture 1 compares (and ships)
 
@@ -50,18 +51,10 @@ def autoencoder(
     save_to: Path | None = CACHE_DIR,
 ) -> Trained:
     """An autoencoder trained on `data.x_train` by `recipe`: (model, 'loaded <file>' or 'trained', loss history)."""
-    seed_everything(recipe.seed)  # the initial weights are part of the recipe
-    model = make_autoencoder(recipe.kind, data.n_features, recipe.latent_dim).to(get_device(device))
-    config = {"dataset": data.name, "n_train": len(data.x_train), **asdict(recipe)}
-    name = f"{data.name}_{recipe.kind}_ae_k{recipe.latent_dim}"
-
-    def fit(m: torch.nn.Module) -> list[float]:
-        return train(m, data.x_train, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr,
-                     device=device, seed=recipe.seed, progress=progress)
-
-    trained = load_or_train(model, name, config, fit, directories=directories, save_to=save_to)
-    trained.model.eval()
-    return trained
+    return _load_or_train_on(
+        data, recipe, f"{data.name}_{recipe.kind}_ae_k{recipe.latent_dim}",
+        lambda: make_autoencoder(recipe.kind, data.n_features, recipe.latent_dim), reconstruction_loss,
+        device=device, progress=progress, directories=directories, save_to=save_to)
 
 
 LECTURE2_NOISE_LEVELS = {"gaussian": 0.3, "salt_and_pepper": 0.2, "block": 0.25}  # the levels lecture 2 trains at
@@ -92,11 +85,28 @@ def denoiser(
     """A ConvAutoencoder trained on `data.x_train` by `recipe`: to copy (noise 'none') or to denoise."""
     if recipe.noise != "none" and recipe.noise not in NOISES:
         raise ValueError(f"Unknown noise {recipe.noise!r}: choose 'none' or one of {sorted(NOISES)}.")
-    seed_everything(recipe.seed)  # the initial weights are part of the recipe
-    model = ConvAutoencoder(data.image_shape, recipe.channels).to(get_device(device))
-    config = {"dataset": data.name, "n_train": len(data.x_train), **asdict(recipe)}
     name = f"{data.name}_conv_ae" if recipe.noise == "none" else f"{data.name}_conv_dae_{recipe.noise}_{recipe.level:g}"
     loss_fn = reconstruction_loss if recipe.noise == "none" else denoising_loss(recipe.noise, recipe.level, recipe.seed)
+    return _load_or_train_on(data, recipe, name, lambda: ConvAutoencoder(data.image_shape, recipe.channels), loss_fn,
+                             device=device, progress=progress, directories=directories, save_to=save_to)
+
+
+def _load_or_train_on(
+    data: ImageDataset,
+    recipe: AutoencoderRecipe | DenoiserRecipe,
+    name: str,
+    build: Callable[[], torch.nn.Module],
+    loss_fn: LossFn,
+    *,
+    device: str | torch.device | None,
+    progress: bool,
+    directories: tuple[Path, ...],
+    save_to: Path | None,
+) -> Trained:
+    """Build the model (seeded), then load the checkpoint of exactly this recipe and data, or train on data.x_train."""
+    seed_everything(recipe.seed)  # the initial weights are part of the recipe
+    model = build().to(get_device(device))
+    config = {"dataset": data.name, "n_train": len(data.x_train), **asdict(recipe)}
 
     def fit(m: torch.nn.Module) -> list[float]:
         return train(m, data.x_train, loss_fn, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr,
