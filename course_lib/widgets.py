@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import display
 
+from course_lib.attention_viz import plot_attention
 from course_lib.conv_viz import conv_geometry_text, draw_conv_geometry
 from course_lib.metrics import psnr, reconstruction_mse
 from course_lib.noise import add_noise
@@ -113,3 +114,30 @@ def denoising_explorer(
                                  continuous_update=False)
     out = live_figure([noise, slider], lambda: draw_denoising(denoisers, noise.value, slider.value, clean, image_shape, seed))
     return widgets.VBox([widgets.HBox([noise, slider]), out])
+
+
+AttentionSource = Callable[[int], tuple[torch.Tensor, Sequence[str], Sequence[str]]]
+# example index -> (maps (layers, heads, L_q, L_k), query tokens, key tokens)
+
+
+def draw_attention_head(source: AttentionSource, example: int, layer: int, head: int) -> plt.Figure:
+    """One head's map for one example (lecture 4), tokens on both axes."""
+    maps, query_tokens, key_tokens = source(example)
+    n_layers, n_heads = maps.shape[:2]
+    if not (0 <= layer < n_layers and 0 <= head < n_heads):
+        raise ValueError(f"No layer {layer + 1}, head {head + 1}: this model has {n_layers} layers x {n_heads} heads.")
+    ax = plot_attention(maps[layer, head], query_tokens, key_tokens, title=f"layer {layer + 1}, head {head + 1}",
+                        annotate=len(key_tokens) <= 12)
+    return ax.figure
+
+
+def attention_explorer(source: AttentionSource, n_examples: int, n_layers: int, n_heads: int,
+                       labels: Sequence[str] | None = None) -> widgets.VBox:
+    """Pick an example (sentence), a layer and a head; the map is redrawn (lecture 4)."""
+    options = list(zip(labels, range(n_examples))) if labels is not None else list(range(n_examples))
+    example = widgets.Dropdown(options=options, value=0, description="example")
+    layer = widgets.IntSlider(value=1, min=1, max=n_layers, description="layer", continuous_update=False)
+    head = widgets.IntSlider(value=1, min=1, max=n_heads, description="head", continuous_update=False)
+    out = live_figure([example, layer, head],
+                      lambda: draw_attention_head(source, example.value, layer.value - 1, head.value - 1))
+    return widgets.VBox([widgets.HBox([example, layer, head]), out])

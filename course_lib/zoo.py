@@ -14,8 +14,10 @@ import torch
 
 from course_lib.checkpoints import CACHE_DIR, SHIPPED_DIR, Trained, load_or_train
 from course_lib.data import ImageDataset
+from course_lib.data.sequences import VOCAB_SIZE, repeat_task, reversal_task
 from course_lib.device import get_device, seed_everything
 from course_lib.models import ConvAutoencoder, make_autoencoder
+from course_lib.models.transformer import TinyTransformer, per_position_loss
 from course_lib.noise import NOISES, denoising_loss
 from course_lib.train import LossFn, reconstruction_loss, train
 
@@ -113,5 +115,51 @@ def _load_or_train_on(
                      device=device, seed=recipe.seed, progress=progress)
 
     trained = load_or_train(model, name, config, fit, directories=directories, save_to=save_to)
+    trained.model.eval()
+    return trained
+
+
+SEQUENCE_TASKS = {"reversal": (reversal_task, False), "repeat": (repeat_task, True)}  # task -> (generator, causal)
+
+
+@dataclass(frozen=True)
+class TransformerRecipe:
+    """Lecture 4's tiny transformers: an encoder that reverses digits, a causal decoder that repeats them."""
+
+    task: str  # 'reversal' (bidirectional encoder) or 'repeat' (causal, next-token prediction)
+    length: int = 8
+    n_train: int = 4000
+    d_model: int = 32
+    n_heads: int = 2
+    n_layers: int = 2
+    epochs: int = 15
+    lr: float = 3e-3
+    batch_size: int = 64
+    seed: int = 0
+
+
+def tiny_transformer(
+    recipe: TransformerRecipe,
+    *,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    directories: tuple[Path, ...] = (SHIPPED_DIR, CACHE_DIR),
+    save_to: Path | None = CACHE_DIR,
+) -> Trained:
+    """A TinyTransformer trained on `recipe.task` (seconds on a CPU), or its saved checkpoint."""
+    if recipe.task not in SEQUENCE_TASKS:
+        raise ValueError(f"Unknown task {recipe.task!r}: choose one of {sorted(SEQUENCE_TASKS)}.")
+    make_task, causal = SEQUENCE_TASKS[recipe.task]
+    seed_everything(recipe.seed)
+    model = TinyTransformer(VOCAB_SIZE, d_model=recipe.d_model, n_heads=recipe.n_heads, n_layers=recipe.n_layers,
+                            max_len=2 * recipe.length + 1, causal=causal).to(get_device(device))
+
+    def fit(m: torch.nn.Module) -> list[float]:
+        data = make_task(recipe.n_train, recipe.length, seed=recipe.seed)
+        return train(m, data, per_position_loss, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr,
+                     device=device, seed=recipe.seed, progress=progress)
+
+    trained = load_or_train(model, f"{recipe.task}_transformer", asdict(recipe), fit, directories=directories,
+                            save_to=save_to)
     trained.model.eval()
     return trained

@@ -1,0 +1,174 @@
+"""Attention, one small piece per idea (lecture 4). Every piece returns (output, weights).
+
+Conventions: a mask is a bool tensor, True where a query MAY attend to a key (as in
+torch.nn.functional.scaled_dot_product_attention); it broadcasts against the scores
+(..., L_q, L_k). Every query needs at least one key it may attend to.
+
+- `additive_score` / `AdditiveAttention`: Bahdanau, score = v^T tanh(W_q q + W_k k)
+- `MultiplicativeAttention`: Luong's 'dot', 'general' and 'concat' scores
+- `scaled_dot_product_attention`: softmax(q k^T / sqrt(d_k)) v, with padding and causal masks
+- `MultiHeadAttention`: project, split heads, attend, merge heads, project
+Self-attention is `attn(x, x, x)`; cross-attention is `attn(decoder_states, encoder_states, encoder_states)`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def causal_mask(n: int, device: str | torch.device | None = None) -> torch.Tensor:
+    """(n, n) bool, True on and below the diagonal: position i may look at positions 0..i only."""
+    return torch.ones(n, n, dtype=torch.bool, device=device).tril()
+
+
+def padding_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.Tensor:
+    """(batch, max_len) bool, True on the first lengths[b] positions of row b (real tokens), False on padding."""
+    max_len = int(lengths.max()) if max_len is None else max_len
+    return torch.arange(max_len, device=lengths.device) < lengths[:, None]
+
+
+def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Softmax over the last axis, where positions with mask False get exactly zero weight."""
+    if mask is not None:
+        if mask.dtype != torch.bool:
+            raise TypeError(f"A mask must be a bool tensor (True = may attend), got {mask.dtype}.")
+        scores = scores.masked_fill(~mask, float("-inf"))  # before the softmax, never after
+    return torch.softmax(scores, dim=-1)
+
+
+def scaled_dot_product_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """softmax(q k^T / sqrt(d_k)) v: q (..., L_q, d_k), k (..., L_k, d_k), v (..., L_k, d_v) -> (..., L_q, d_v), weights."""
+    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"Shapes do not fit: q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)} "
+                         "(need q[-1] == k[-1] and k[-2] == v[-2]).")
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., L_q, L_k)
+    weights = masked_softmax(scores, mask)  # each row sums to 1
+    return weights @ v, weights
+
+
+class AdditiveAttention(nn.Module):
+    """Bahdanau attention: score(q, k) = v^T tanh(W_q q + W_k k), a one-hidden-layer network per pair."""
+
+    def __init__(self, query_dim: int, key_dim: int, hidden_dim: int):
+        super().__init__()
+        self.W_q = nn.Linear(query_dim, hidden_dim, bias=False)
+        self.W_k = nn.Linear(key_dim, hidden_dim, bias=False)
+        self.v = nn.Linear(hidden_dim, 1, bias=False)
+
+    def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """query (B, L_q, d_q), keys (B, L_k, d_k) -> scores (B, L_q, L_k)."""
+        hidden = torch.tanh(self.W_q(query)[:, :, None, :] + self.W_k(keys)[:, None, :, :])  # (B, L_q, L_k, h)
+        return self.v(hidden).squeeze(-1)
+
+    def forward(self, query, keys, values=None, mask=None):
+        """Context vectors and weights; see `attend`."""
+        return attend(self.score, query, keys, values, mask)
+
+
+LUONG_SCORES = ("dot", "general", "concat")
+
+
+class MultiplicativeAttention(nn.Module):
+    """Luong attention: 'dot' q.k, 'general' q^T W k, 'concat' v^T tanh(W [q; k])."""
+
+    def __init__(self, query_dim: int, key_dim: int, score: str = "general", hidden_dim: int | None = None):
+        super().__init__()
+        if score not in LUONG_SCORES:
+            raise ValueError(f"Unknown Luong score {score!r}: choose one of {LUONG_SCORES}.")
+        if score == "dot" and query_dim != key_dim:
+            raise ValueError(f"The 'dot' score needs query_dim == key_dim, got {query_dim} and {key_dim}.")
+        self.kind = score
+        if score == "general":
+            self.W = nn.Linear(key_dim, query_dim, bias=False)
+        elif score == "concat":
+            hidden_dim = hidden_dim or query_dim
+            self.W = nn.Linear(query_dim + key_dim, hidden_dim, bias=False)
+            self.v = nn.Linear(hidden_dim, 1, bias=False)
+
+    def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """query (B, L_q, d_q), keys (B, L_k, d_k) -> scores (B, L_q, L_k)."""
+        if self.kind == "dot":
+            return query @ keys.transpose(1, 2)
+        if self.kind == "general":
+            return query @ self.W(keys).transpose(1, 2)
+        l_q, l_k = query.shape[1], keys.shape[1]
+        pairs = torch.cat([query[:, :, None, :].expand(-1, -1, l_k, -1),
+                           keys[:, None, :, :].expand(-1, l_q, -1, -1)], dim=-1)  # (B, L_q, L_k, d_q + d_k)
+        return self.v(torch.tanh(self.W(pairs))).squeeze(-1)
+
+    def forward(self, query, keys, values=None, mask=None):
+        """Context vectors and weights; see `attend`."""
+        return attend(self.score, query, keys, values, mask)
+
+
+def attend(score_fn, query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor | None = None,
+           mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Score, mask, softmax, weighted sum: the recipe every attention shares.
+
+    query (B, d_q) for one decoder step, or (B, L_q, d_q); keys (B, L_k, d_k); values default to the keys;
+    mask (B, L_k) (padding) or anything broadcasting to (B, L_q, L_k). Returns the context
+    (B, d_v) or (B, L_q, d_v) and the weights (B, L_k) or (B, L_q, L_k).
+    """
+    values = keys if values is None else values
+    one_step = query.dim() == 2
+    if one_step:
+        query = query[:, None, :]  # (B, 1, d_q)
+    if mask is not None and mask.dim() == 2:
+        mask = mask[:, None, :]  # a padding mask (B, L_k) applies to every query
+    weights = masked_softmax(score_fn(query, keys), mask)  # (B, L_q, L_k)
+    context = weights @ values  # (B, L_q, d_v)
+    return (context[:, 0], weights[:, 0]) if one_step else (context, weights)
+
+
+def split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """(B, L, d_model) -> (B, heads, L, d_head): head h owns features h*d_head .. (h+1)*d_head - 1."""
+    batch, length, d_model = x.shape
+    if d_model % n_heads:
+        raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}.")
+    return x.view(batch, length, n_heads, d_model // n_heads).transpose(1, 2)
+
+
+def merge_heads(x: torch.Tensor) -> torch.Tensor:
+    """(B, heads, L, d_head) -> (B, L, heads * d_head): the inverse of split_heads."""
+    batch, n_heads, length, d_head = x.shape
+    return x.transpose(1, 2).reshape(batch, length, n_heads * d_head)
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention: project q, k, v; split into heads; attend in each; merge; project.
+
+    Same maths as torch.nn.MultiheadAttention(batch_first=True); `weights` are per head (B, heads, L_q, L_k).
+    """
+
+    def __init__(self, d_model: int, n_heads: int, *, bias: bool = True, kdim: int | None = None,
+                 vdim: int | None = None):
+        super().__init__()
+        if d_model % n_heads:
+            raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}.")
+        self.n_heads = n_heads
+        self.q_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.k_proj = nn.Linear(kdim or d_model, d_model, bias=bias)
+        self.v_proj = nn.Linear(vdim or d_model, d_model, bias=bias)
+        self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+
+    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor | None = None,
+                key_padding_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """query (B, L_q, d), key/value (B, L_k, d_k/d_v) -> output (B, L_q, d), weights (B, heads, L_q, L_k).
+
+        `mask` broadcasts to (B, heads, L_q, L_k), e.g. causal_mask(L) (L, L); `key_padding_mask` (B, L_k) is
+        True on real tokens. Both: a query attends where both allow.
+        """
+        q = split_heads(self.q_proj(query), self.n_heads)  # (B, heads, L_q, d_head)
+        k = split_heads(self.k_proj(key), self.n_heads)  # (B, heads, L_k, d_head)
+        v = split_heads(self.v_proj(value), self.n_heads)  # (B, heads, L_k, d_head)
+        if key_padding_mask is not None:
+            padding = key_padding_mask[:, None, None, :]  # the same for every head and every query
+            mask = padding if mask is None else mask & padding
+        out, weights = scaled_dot_product_attention(q, k, v, mask)  # (B, heads, L_q, d_head)
+        return self.out_proj(merge_heads(out)), weights

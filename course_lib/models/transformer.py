@@ -1,0 +1,103 @@
+"""A tiny transformer (lecture 4): sinusoidal positions, multi-head self-attention, an MLP, residuals.
+
+`TransformerEncoder` returns the hidden states and, for every layer, its per-head attention maps,
+so a lecture can draw what each head looks at. `causal=True` makes it a decoder-style (masked)
+stack: position i only sees positions 0..i. Lecture 5's CLIP text encoder is this encoder.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from course_lib.models.attention import MultiHeadAttention, causal_mask
+
+
+def sinusoidal_positions(length: int, d_model: int) -> torch.Tensor:
+    """(length, d_model): PE[p, 2i] = sin(p / 10000^(2i/d)), PE[p, 2i+1] = cos(p / 10000^(2i/d))."""
+    if d_model % 2:
+        raise ValueError(f"Sinusoidal positions need an even d_model, got {d_model}.")
+    position = torch.arange(length, dtype=torch.float32)[:, None]  # (L, 1)
+    frequency = torch.exp(-math.log(10000.0) * torch.arange(0, d_model, 2, dtype=torch.float32) / d_model)  # (d/2,)
+    table = torch.zeros(length, d_model)
+    table[:, 0::2] = torch.sin(position * frequency)
+    table[:, 1::2] = torch.cos(position * frequency)
+    return table
+
+
+class Block(nn.Module):
+    """One pre-norm transformer layer: x + attention(LN(x)), then x + MLP(LN(x))."""
+
+    def __init__(self, d_model: int, n_heads: int, mlp_ratio: int = 4):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(d_model)
+        self.attn = MultiHeadAttention(d_model, n_heads)
+        self.ln_2 = nn.LayerNorm(d_model)
+        self.mlp = nn.Sequential(nn.Linear(d_model, mlp_ratio * d_model), nn.GELU(), nn.Linear(mlp_ratio * d_model, d_model))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, L, d) -> (B, L, d), attention weights (B, heads, L, L)."""
+        h = self.ln_1(x)
+        attended, weights = self.attn(h, h, h, mask=mask)  # self-attention: queries, keys, values all from x
+        x = x + attended
+        return x + self.mlp(self.ln_2(x)), weights
+
+
+class TransformerEncoder(nn.Module):
+    """Token embedding + sinusoidal positions -> n_layers Blocks -> LayerNorm."""
+
+    def __init__(self, vocab_size: int, d_model: int = 64, n_heads: int = 4, n_layers: int = 2, max_len: int = 64,
+                 causal: bool = False):
+        super().__init__()
+        self.causal, self.max_len = causal, max_len
+        self.embed = nn.Embedding(vocab_size, d_model)
+        self.register_buffer("positions", sinusoidal_positions(max_len, d_model), persistent=False)
+        self.blocks = nn.ModuleList(Block(d_model, n_heads) for _ in range(n_layers))
+        self.ln_f = nn.LayerNorm(d_model)
+
+    def forward(self, tokens: torch.Tensor, key_padding_mask: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """tokens (B, L) -> hidden states (B, L, d), [per-layer weights (B, heads, L, L)].
+
+        key_padding_mask (B, L) is True on real tokens; padding is never attended to.
+        """
+        length = tokens.shape[1]
+        if length > self.max_len:
+            raise ValueError(f"A sequence of {length} tokens is longer than this model's max_len={self.max_len}.")
+        x = self.embed(tokens) * math.sqrt(self.embed.embedding_dim) + self.positions[:length]  # (B, L, d)
+        mask = causal_mask(length, tokens.device) if self.causal else None  # (L, L)
+        if key_padding_mask is not None:
+            padding = key_padding_mask[:, None, None, :]  # (B, 1, 1, L)
+            mask = padding if mask is None else mask & padding
+        maps = []
+        for block in self.blocks:
+            x, weights = block(x, mask)
+            maps.append(weights)
+        return self.ln_f(x), maps
+
+
+class TinyTransformer(nn.Module):
+    """A TransformerEncoder with a linear head: one prediction per position (a tagger, or with causal=True a language model)."""
+
+    def __init__(self, vocab_size: int, n_outputs: int | None = None, **encoder_kwargs):
+        super().__init__()
+        self.encoder = TransformerEncoder(vocab_size, **encoder_kwargs)
+        self.head = nn.Linear(self.encoder.embed.embedding_dim, n_outputs or vocab_size)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (B, L) -> logits (B, L, n_outputs)."""
+        hidden, _ = self.encoder(tokens)
+        return self.head(hidden)
+
+    @torch.no_grad()
+    def attention_maps(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (B, L) -> every map at once, (layers, B, heads, L, L)."""
+        return torch.stack(self.encoder(tokens)[1])
+
+
+def per_position_loss(model: nn.Module, tokens: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the model's per-position logits (B, L, V) against targets (B, L); target -100 is ignored."""
+    logits = model(tokens)
+    return nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100)

@@ -1,0 +1,166 @@
+"""The course's attention family against PyTorch's own, and the properties every attention has."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+from course_lib.models.attention import (AdditiveAttention, MultiHeadAttention, MultiplicativeAttention,
+                                         causal_mask, merge_heads, padding_mask, scaled_dot_product_attention,
+                                         split_heads)
+
+torch.set_num_threads(1)
+
+
+def torch_sdpa(q, k, v, mask=None):
+    with sdpa_kernel(SDPBackend.MATH):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 7, 8), (2, 4, 1, 9, 6), (6, 6, 4)])
+def test_scaled_dot_product_matches_pytorch_without_mask(shape):
+    *batch, l_q, d = shape
+    q, k, v = torch.randn(shape), torch.randn(*batch, 11, d), torch.randn(*batch, 11, 5)
+    out, weights = scaled_dot_product_attention(q, k, v)
+    torch.testing.assert_close(out, torch_sdpa(q, k, v), atol=1e-5, rtol=0)
+    assert weights.shape == (*batch, l_q, 11)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_scaled_dot_product_matches_pytorch_with_causal_and_padding_masks(seed):
+    torch.manual_seed(seed)
+    batch, heads, length, d = 3, 4, 9, 8
+    q, k, v = (torch.randn(batch, heads, length, d) for _ in range(3))
+    causal = causal_mask(length)  # (L, L): broadcasts over batch and heads
+    out, weights = scaled_dot_product_attention(q, k, v, causal)
+    torch.testing.assert_close(out, torch_sdpa(q, k, v, causal), atol=1e-5, rtol=0)
+    assert (weights.masked_select(~causal) == 0).all(), "a future position got weight"
+
+    lengths = torch.tensor([9, 5, 1])
+    padding = padding_mask(lengths)[:, None, None, :]  # (B, 1, 1, L_k): broadcasts over heads and queries
+    out, weights = scaled_dot_product_attention(q, k, v, padding)
+    torch.testing.assert_close(out, torch_sdpa(q, k, v, padding), atol=1e-5, rtol=0)
+    for b, n in enumerate(lengths):
+        assert (weights[b, :, :, n:] == 0).all() and torch.allclose(weights[b].sum(-1), torch.ones(heads, length))
+
+    both = causal & padding  # (B, 1, L, L)
+    out, weights = scaled_dot_product_attention(q, k, v, both)
+    torch.testing.assert_close(out, torch_sdpa(q, k, v, both), atol=1e-5, rtol=0)
+
+
+def test_weights_are_a_distribution_and_scaling_is_by_sqrt_dk():
+    q, k, v = torch.randn(2, 3, 16), torch.randn(2, 5, 16), torch.randn(2, 5, 4)
+    _, weights = scaled_dot_product_attention(q, k, v)
+    assert (weights >= 0).all() and torch.allclose(weights.sum(-1), torch.ones(2, 3))
+    expected = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(16), dim=-1)
+    torch.testing.assert_close(weights, expected)
+
+
+def test_the_lectures_worked_example():
+    x = torch.tensor([[0.1, 0.2], [0.9, 0.3], [0.5, 0.8]])  # 'The', 'fox', 'jumped'
+    w_q, w_k, w_v = (torch.tensor(m) for m in ([[0.5, 0.1], [0.2, 0.6]], [[0.3, 0.4], [0.7, 0.1]],
+                                                [[0.8, 0.2], [0.3, 0.9]]))
+    q, k, v = x @ w_q, x @ w_k, x @ w_v
+    out, weights = scaled_dot_product_attention(q[2:], k, v)  # the query of 'jumped'
+    torch.testing.assert_close(q[2] @ k.T, torch.tensor([0.1015, 0.4035, 0.4395]), atol=1e-4, rtol=0)
+    torch.testing.assert_close(weights[0], torch.tensor([0.285, 0.353, 0.362]), atol=1e-3, rtol=0)
+    torch.testing.assert_close(out[0], torch.tensor([0.558, 0.513]), atol=1e-3, rtol=0)
+
+
+def test_masks_reject_non_bool_and_shapes_that_do_not_fit():
+    q = torch.randn(2, 3, 4)
+    with pytest.raises(TypeError, match="bool"):
+        scaled_dot_product_attention(q, q, q, torch.ones(3, 3))
+    with pytest.raises(ValueError, match="Shapes do not fit"):
+        scaled_dot_product_attention(q, torch.randn(2, 3, 5), q)
+
+
+def test_split_and_merge_heads_are_inverse_and_keep_features_of_a_head_together():
+    x = torch.arange(2 * 3 * 12.0).reshape(2, 3, 12)
+    heads = split_heads(x, 4)
+    assert heads.shape == (2, 4, 3, 3)
+    torch.testing.assert_close(heads[:, 1], x[:, :, 3:6])  # head 1 owns features 3..5
+    torch.testing.assert_close(merge_heads(heads), x)
+    with pytest.raises(ValueError, match="divisible"):
+        split_heads(x, 5)
+
+
+def copy_into_torch_mha(ours: MultiHeadAttention) -> nn.MultiheadAttention:
+    d_model = ours.q_proj.in_features
+    theirs = nn.MultiheadAttention(d_model, ours.n_heads, batch_first=True)
+    with torch.no_grad():
+        theirs.in_proj_weight.copy_(torch.cat([ours.q_proj.weight, ours.k_proj.weight, ours.v_proj.weight]))
+        theirs.in_proj_bias.copy_(torch.cat([ours.q_proj.bias, ours.k_proj.bias, ours.v_proj.bias]))
+        theirs.out_proj.weight.copy_(ours.out_proj.weight)
+        theirs.out_proj.bias.copy_(ours.out_proj.bias)
+    return theirs.eval()
+
+
+@pytest.mark.parametrize("n_heads", [1, 2, 4])
+def test_multi_head_matches_torch_multihead_attention_with_the_same_weights(n_heads):
+    ours = MultiHeadAttention(16, n_heads).eval()
+    theirs = copy_into_torch_mha(ours)
+    x, memory = torch.randn(3, 7, 16), torch.randn(3, 5, 16)
+
+    # self-attention with a causal mask (torch's bool masks mean the opposite: True = may NOT attend)
+    out, weights = ours(x, x, x, mask=causal_mask(7))
+    ref, ref_weights = theirs(x, x, x, attn_mask=~causal_mask(7), average_attn_weights=False)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=0)
+    torch.testing.assert_close(weights, ref_weights, atol=1e-5, rtol=0)
+
+    # cross-attention with padded keys
+    keep = padding_mask(torch.tensor([5, 2, 4]))
+    out, weights = ours(x, memory, memory, key_padding_mask=keep)
+    ref, ref_weights = theirs(x, memory, memory, key_padding_mask=~keep, average_attn_weights=False)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=0)
+    torch.testing.assert_close(weights, ref_weights, atol=1e-5, rtol=0)
+    assert weights.shape == (3, n_heads, 7, 5) and (weights[1, :, :, 2:] == 0).all()
+
+
+def test_multi_head_masks_broadcast_per_batch_and_head():
+    ours = MultiHeadAttention(8, 2).eval()
+    x = torch.randn(2, 4, 8)
+    per_item = torch.stack([causal_mask(4), torch.ones(4, 4, dtype=torch.bool)])[:, None]  # (B, 1, L, L)
+    _, weights = ours(x, x, x, mask=per_item)
+    assert (weights[0].masked_select(~causal_mask(4)) == 0).all()
+    assert (weights[1] > 0).all()  # item 1 may look everywhere
+
+
+@pytest.mark.parametrize("make", [
+    lambda: AdditiveAttention(6, 10, 8),
+    lambda: MultiplicativeAttention(6, 10, "general"),
+    lambda: MultiplicativeAttention(6, 10, "concat", hidden_dim=5),
+    lambda: MultiplicativeAttention(10, 10, "dot"),
+], ids=["additive", "general", "concat", "dot"])
+def test_bahdanau_and_luong_scores_give_a_masked_distribution(make):
+    attention = make()
+    d_q = 10 if getattr(attention, "kind", "") == "dot" else 6
+    query, keys = torch.randn(3, d_q), torch.randn(3, 7, 10)
+    keep = padding_mask(torch.tensor([7, 3, 1]))
+    context, weights = attention(query, keys, mask=keep)  # one decoder step
+    assert context.shape == (3, 10) and weights.shape == (3, 7)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(3))
+    assert (weights.masked_select(~keep) == 0).all()
+    torch.testing.assert_close(context, torch.einsum("bs,bsd->bd", weights, keys))
+    many_context, many_weights = attention(query[:, None].expand(-1, 2, -1), keys, mask=keep)  # (B, L_q, d_q)
+    torch.testing.assert_close(many_weights[:, 1], weights)
+
+
+def test_additive_score_is_bahdanaus_formula():
+    attention = AdditiveAttention(4, 5, 3)
+    query, keys = torch.randn(2, 4), torch.randn(2, 6, 5)
+    _, weights = attention(query, keys)
+    scores = torch.stack([torch.stack([attention.v.weight[0] @ torch.tanh(attention.W_q.weight @ query[b]
+                                                                          + attention.W_k.weight @ keys[b, j])
+                                       for j in range(6)]) for b in range(2)])
+    torch.testing.assert_close(weights, torch.softmax(scores, -1))
+
+
+def test_luong_rejects_unknown_scores_and_mismatched_dot():
+    with pytest.raises(ValueError, match="Unknown Luong score"):
+        MultiplicativeAttention(4, 4, "cosine")
+    with pytest.raises(ValueError, match="query_dim == key_dim"):
+        MultiplicativeAttention(4, 5, "dot")

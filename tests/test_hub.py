@@ -1,0 +1,43 @@
+"""Real pretrained models through Hugging Face AutoClasses, loaded from disk with no network."""
+
+import os
+
+import pytest
+import torch
+
+from course_lib import hub
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    if hub.minilm_path() is None:
+        pytest.skip(f"the optional packaged model is not installed ({hub.INSTALL_HINT})")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    return hub.load_minilm()
+
+
+def test_minilm_loads_offline_and_gives_every_heads_map(minilm):
+    tokenizer, model = minilm
+    tokens, maps = hub.hf_attention_maps(tokenizer, model, "She visited the money bank, near the river bank.")
+    assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]" and tokens.count("bank") == 2
+    assert maps.shape == (6, 12, len(tokens), len(tokens))  # all-MiniLM-L6-v2: 6 layers x 12 heads
+    torch.testing.assert_close(maps.sum(-1), torch.ones(6, 12, len(tokens)), atol=1e-5, rtol=0)
+
+
+def test_minilm_sentence_embeddings_rank_similar_sentences_higher(minilm):
+    tokenizer, model = minilm
+    sentences = ["A cat sits on the mat.", "A kitten is sitting on a rug.", "The stock market fell sharply today."]
+    encoded = tokenizer(sentences, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = model(**encoded).last_hidden_state  # (3, L, 384)
+    mask = encoded["attention_mask"][..., None].float()
+    embeddings = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)  # mean pooling
+    similarity = embeddings @ embeddings.T
+    assert similarity[0, 1] > similarity[0, 2] + 0.3
+
+
+def test_load_local_refuses_a_folder_that_is_not_a_model(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a Hugging Face model folder"):
+        hub.load_local(tmp_path)
