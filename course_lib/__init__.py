@@ -1,9 +1,12 @@
 """course_lib: the small PyTorch library the course's notebooks import.
 
 One idea per file: `device` (where tensors live, seeding), `data` (bundled
-datasets), `models` (PCA, autoencoders), `train` (one training loop),
-`checkpoints` (safetensors, 'load if shipped, else train'), `metrics`,
-`viz` (pictures) and `widgets` (ipywidgets explorers).
+datasets, synthetic scenes, toy text tasks, a tokenizer), `models` (PCA,
+autoencoders, CNNs, attention, transformers, seq2seq), `train` (one training
+loop), `checkpoints` (safetensors, 'load if shipped, else train'), `zoo*`
+(the lectures' trained models by recipe), `metrics`, `contrastive` (CLIP's loss,
+zero-shot), `viz`/`attention_viz`/`scene_viz` (pictures), `widgets` (ipywidgets
+explorers) and `hub` (optional real models from Hugging Face, offline).
 """
 
 from course_lib.device import get_device, seed_everything

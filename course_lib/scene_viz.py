@@ -28,14 +28,14 @@ def show_scenes(images: torch.Tensor, captions: Sequence[str] | None = None, nco
         raise ValueError(f"Got {len(images)} images but {len(captions)} captions.")
     ncols = max(1, min(ncols, len(images)))
     nrows = max(1, -(-len(images) // ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * 1.3), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * 1.3), squeeze=False,
+                             layout="constrained")  # leaves room for captions of up to three lines
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < len(images):
             ax.imshow(_rgb(images[i]))
             if captions is not None:
                 ax.set_title(textwrap.fill(captions[i], 20), fontsize=7)
-    fig.tight_layout()
     return fig
 
 
@@ -43,7 +43,8 @@ def upsample_attention(weights: torch.Tensor, size: tuple[int, int]) -> torch.Te
     """Attention over regions (h, w) -> a smooth map (H, W) the size of the image (bilinear)."""
     if weights.ndim != 2:
         raise ValueError(f"Expected attention weights over a grid of regions (h, w), got shape {tuple(weights.shape)}.")
-    return F.interpolate(weights.detach().cpu().float()[None, None], size=size, mode="bilinear", align_corners=False)[0, 0]
+    grid = weights.detach().cpu().float()[None, None]  # (1, 1, h, w): interpolate wants a batch and channels
+    return F.interpolate(grid, size=size, mode="bilinear", align_corners=False)[0, 0]
 
 
 def overlay_attention(image: torch.Tensor, weights: torch.Tensor, ax: plt.Axes | None = None, title: str = "",
@@ -69,12 +70,11 @@ def show_where_it_looks(model: VisualAttention, scene: Scene, *, size: float = 2
     images = scene.image[None].expand(len(words), -1, -1, -1).to(device)  # (k, 3, H, W): one question per object
     logits, weights = model.attend(images, model.word_ids(words).to(device))  # (k, n_classes), (k, h, w)
     probs = logits.softmax(1).cpu()
-    fig, axes = plt.subplots(1, len(words) + 1, figsize=((len(words) + 1) * size, size * 1.4))
+    fig, axes = plt.subplots(1, len(words) + 1, figsize=((len(words) + 1) * size, size * 1.4), layout="constrained")
     axes[0].imshow(_rgb(scene.image))
     axes[0].set_title(textwrap.fill(scene.caption, 26), fontsize=8)
     axes[0].axis("off")
     for ax, word, p, w in zip(axes[1:], words, probs, weights.cpu()):
         answer = model.classes[int(p.argmax())]
         overlay_attention(scene.image, w, ax, f"which shape is {word}?\n{answer} (p = {p.max():.2f})")
-    fig.tight_layout()
     return fig

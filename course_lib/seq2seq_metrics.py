@@ -35,11 +35,12 @@ def translate(model: Seq2Seq, sentences: Sequence[str], source_tokenizer: Tokeni
 def exact_match(predictions: Sequence[str], references: Sequence[str]) -> float:
     """The fraction of predictions equal to their reference, word for word."""
     if len(predictions) != len(references) or not references:
-        raise ValueError(f"Need as many predictions as references (and some), got {len(predictions)} and {len(references)}.")
+        raise ValueError(f"Need as many predictions as references (and some): {len(predictions)}, {len(references)}.")
     return sum(p.split() == r.split() for p, r in zip(predictions, references)) / len(references)
 
 
-def accuracy_by_length(predictions: Sequence[str], references: Sequence[str], lengths: Sequence[int]) -> dict[int, float]:
+def accuracy_by_length(predictions: Sequence[str], references: Sequence[str],
+                       lengths: Sequence[int]) -> dict[int, float]:
     """{length: exact-match accuracy of the sentences of that length}, lengths sorted (e.g. Pairs.length: phrases)."""
     if len(lengths) != len(references):
         raise ValueError(f"Need one length per reference, got {len(lengths)} lengths for {len(references)} references.")
@@ -52,7 +53,7 @@ def accuracy_by_length(predictions: Sequence[str], references: Sequence[str], le
 @torch.no_grad()
 def attention_maps(model: Seq2Seq, pairs: Pairs, source_tokenizer: Tokenizer, target_tokenizer: Tokenizer,
                    batch_size: int = 500) -> list[torch.Tensor]:
-    """Teacher-forced attention maps on the reference translations: (target words + <eos>, source words + <eos>) each."""
+    """Teacher-forced attention maps on the reference translations, each (target words + <eos>, source words + <eos>)."""
     model.eval()
     device = next(model.parameters()).device
     src, src_lengths, tgt_in, tgt_out = to_tensors(pairs, source_tokenizer, target_tokenizer)

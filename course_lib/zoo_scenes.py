@@ -1,4 +1,4 @@
-"""The trained models the lectures on captioned scenes use (lecture 4 on): loaded from a shipped checkpoint, else trained.
+"""The trained models of the lectures on captioned scenes (4 on): loaded from a shipped checkpoint, else trained.
 
 `scripts/train_scene_checkpoints.py` makes the shipped checkpoints with these same functions, so loading
 and training from scratch give the same model.
@@ -22,7 +22,7 @@ TEST_SEED_OFFSET = 1000  # test scenes use seed data_seed + 1000: never the trai
 
 @dataclass(frozen=True)
 class VisualAttentionRecipe:
-    """Everything that decides what lecture 4's visual attention model learns: two-object scenes, one query per object."""
+    """What decides what lecture 4's visual attention model learns (two-object scenes, one query per object)."""
 
     n_train: int = 3000  # two-object scenes, so 6000 (image, colour word) questions
     image_size: int = 32

@@ -29,7 +29,8 @@ def main() -> None:
     path = next(SHIPPED_DIR.glob("scenes_visual_attention-*.safetensors"))
     print(f"visual attention: trained in {seconds:.1f} s, final loss {trained.history[-1]:.4f}; on 1000 test scenes "
           f"shape accuracy {scores['accuracy']:.3f}, attention argmax in the box {scores['hit_rate']:.3f}, "
-          f"attention mass in the box {scores['mass_in_box']:.3f}; saved {path.name} ({path.stat().st_size / 1e3:.0f} kB)")
+          f"attention mass in the box {scores['mass_in_box']:.3f}; "
+          f"saved {path.name} ({path.stat().st_size / 1e3:.0f} kB)")
 
 
 if __name__ == "__main__":

@@ -41,3 +41,16 @@ def test_minilm_sentence_embeddings_rank_similar_sentences_higher(minilm):
 def test_load_local_refuses_a_folder_that_is_not_a_model(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a Hugging Face model folder"):
         hub.load_local(tmp_path)
+
+
+def test_lecture4_the_word_sense_head_is_a_previous_token_head(minilm):
+    """Lecture 4 searches MiniLM's 72 heads for one where each 'bank' looks at its clue, then unmasks it."""
+    tokenizer, model = minilm
+    tokens, maps = hub.hf_attention_maps(tokenizer, model, "She visited the money bank, near the river bank.")
+    first_bank, second_bank = [i for i, t in enumerate(tokens) if t == "bank"]
+    sense = maps[:, :, first_bank, tokens.index("money")] + maps[:, :, second_bank, tokens.index("river")]
+    layer, head = divmod(sense.argmax().item(), sense.shape[1])
+    assert sense[layer, head] > 1.5  # both 'bank's put most of their weight on their clue word
+    other_tokens, other_maps = hub.hf_attention_maps(tokenizer, model, "The cat sat on the warm mat while it rained outside.")
+    looks_at = other_maps[layer, head].argmax(-1).tolist()
+    assert sum(looks_at[i] == i - 1 for i in range(1, len(other_tokens))) >= len(other_tokens) - 2

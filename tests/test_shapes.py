@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from course_lib.data.shapes import (
-    COLOUR_RGB, COLOURS, GAP, HALF_EXTENT, RELATIONS, SHAPES, SIZES, Scene, Scenes, allowed_combos, caption, make_scenes,
+    COLOUR_RGB, COLOURS, GAP, HALF_EXTENT, RELATIONS, SHAPES, SIZES, Scene, Scenes, allowed_combos, caption,
+    make_scenes,
 )
 
 torch.set_num_threads(1)
@@ -93,7 +94,8 @@ def test_indexing_and_subsets(scenes):
     part = scenes[10:13]
     assert isinstance(part, Scenes) and len(part) == 3 and part.captions == scenes.captions[10:13]
     picked = scenes[[3, 1]]
-    assert torch.equal(picked.images, scenes.images[[3, 1]]) and picked.objects == (scenes.objects[3], scenes.objects[1])
+    assert torch.equal(picked.images, scenes.images[[3, 1]])
+    assert picked.objects == (scenes.objects[3], scenes.objects[1])
     two = torch.tensor([len(objs) == 2 for objs in scenes.objects])
     assert len(scenes.subset(two)) == int(two.sum()) and all(len(objs) == 2 for objs in scenes[two].objects)
     with pytest.raises(IndexError):

@@ -124,3 +124,14 @@ def test_softmax_saturates_without_scaling():
     ax = plot_softmax_saturation(dims=(4, 1024), n_keys=10)
     unscaled, scaled = (line.get_ydata() for line in ax.lines[:2])
     assert unscaled[-1] > 0.9 and scaled[-1] < 0.6 and unscaled[-1] > unscaled[0]
+
+
+def test_lecture4_parameters_match_the_recipes_tested_here():
+    import json
+
+    from ci.run_notebooks import REPO
+
+    nb = json.loads((REPO / "lectures" / "04_attention.ipynb").read_text())
+    parameters = {}
+    exec("".join(next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))["source"]), parameters)
+    assert parameters["TRANSFORMER_EPOCHS"] == TransformerRecipe("reversal").epochs

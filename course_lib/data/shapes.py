@@ -130,12 +130,16 @@ def make_scenes(
     exclude: Iterable[Combo] = (),
     only: Iterable[Combo] | None = None,
 ) -> Scenes:
-    """n seeded scenes of `n_objects` shapes (1, 2, or a choice of both), drawn only from the allowed (colour, shape) pairs."""
+    """n scenes of `n_objects` shapes (1, 2 or a choice of both) drawn from the allowed (colour, shape) pairs.
+
+    The same (n, seed) gives the same scenes; another n gives other scenes (every attribute is drawn for all n at once).
+    """
     counts = (n_objects,) if isinstance(n_objects, (int, np.integer)) else tuple(n_objects)
     if n < 0:
         raise ValueError(f"n must be zero or positive, got {n}.")
     if image_size < MIN_IMAGE_SIZE:
-        raise ValueError(f"image_size must be at least {MIN_IMAGE_SIZE} pixels for shapes to be told apart, got {image_size}.")
+        raise ValueError(f"image_size must be at least {MIN_IMAGE_SIZE} pixels for shapes to be told apart, "
+                         f"got {image_size}.")
     if not counts or any(c not in (1, 2) for c in counts):
         raise ValueError(f"n_objects must be 1, 2 or a choice of them such as (1, 2), got {n_objects!r}.")
     combos = allowed_combos(exclude, only)
@@ -184,8 +188,8 @@ def _place(rng: np.random.Generator, half: np.ndarray, count: np.ndarray, relati
     n = len(count)
     free = rng.random((n, 2, 2)) * (size - 2 * MARGIN - 2 * half[:, :, None])  # (n, object, axis)
     centre = MARGIN + half[:, :, None] + free  # anywhere inside the image, one object at a time
-    # Two objects: along the relation's axis, pick 2 sorted offsets in the slack left over; this places
-    # the pair uniformly over all positions whose boxes are at least GAP apart, the lower one first.
+    # Two objects: along the relation's axis, two sorted offsets in the slack left over place the pair
+    # uniformly over all positions whose boxes are at least GAP apart along that axis, in the caption's order.
     slack = size - 2 * MARGIN - 2 * half.sum(1) - GAP  # (n,) >= 0 for image_size >= MIN_IMAGE_SIZE
     offsets = np.sort(rng.random((n, 2)), axis=1) * slack[:, None]  # (n, 2)
     first_is_lower = (relation == 0) | (relation == 2)  # 'left of' (smaller x) or 'above' (smaller y)
@@ -203,16 +207,21 @@ def _place(rng: np.random.Generator, half: np.ndarray, count: np.ndarray, relati
 def render(x: np.ndarray, y: np.ndarray, half: np.ndarray, shape: np.ndarray, colour: np.ndarray,
            count: np.ndarray, size: int, chunk: int = 256) -> torch.Tensor:
     """Images (n, 3, size, size) of the objects at centres x, y (n, 2), a chunk of scenes at a time (fits in cache)."""
-    t = lambda a: torch.as_tensor(a)[:, :, None, None]  # (n, 2) -> (n, 2, 1, 1)
     present = np.arange(2)[None, :] < count[:, None]  # (n, 2): the second object of a one-object scene is absent
-    rgb = torch.tensor([COLOUR_RGB[c] for c in COLOURS])[torch.as_tensor(colour)] * t(present)[..., 0]  # (n, 2, 3)
-    x, y, half = (t(a.astype(np.float32)) for a in (x, y, half))
+    rgb = torch.tensor([COLOUR_RGB[c] for c in COLOURS])[torch.from_numpy(colour)]  # (n, 2, 3)
+    rgb = rgb * torch.from_numpy(present)[:, :, None]
+    x, y, half, shape = (_per_object(a) for a in (x, y, half, shape))  # (n, 2, 1, 1) each
     images = torch.empty(len(count), 3, size, size)
     for i in range(0, len(count), chunk):
         part = slice(i, i + chunk)
-        alpha = coverage(x[part], y[part], half[part], t(shape[part]), size)  # (chunk, 2, H, W)
+        alpha = coverage(x[part], y[part], half[part], shape[part], size)  # (chunk, 2, H, W)
         images[part] = torch.einsum("nkhw,nkc->nchw", alpha, rgb[part])  # objects never overlap: colours add up
     return images.clamp_(0.0, 1.0)
+
+
+def _per_object(a: np.ndarray) -> torch.Tensor:
+    """(n, k) array -> (n, k, 1, 1) tensor (float32 or int64) that broadcasts against pixels (n, k, H, W)."""
+    return torch.from_numpy(a.astype(np.float32) if a.dtype.kind == "f" else a.astype(np.int64))[:, :, None, None]
 
 
 def coverage(x: torch.Tensor, y: torch.Tensor, half: torch.Tensor, shape: torch.Tensor, size: int) -> torch.Tensor:

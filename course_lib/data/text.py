@@ -55,8 +55,9 @@ def random_phrases(rng: random.Random, n_phrases: int) -> str:
 def translate_phrases(source: str) -> tuple[str, list[int]]:
     """The rule the models must learn: swap adjective and noun, agree in gender. Returns (target, alignment)."""
     words = split_words(source)
-    if not words:
-        raise ValueError("Not a 'phrases' sentence: it is empty.")
+    if len(words) % 4 != 3:  # 3 words a phrase, 'and' between phrases
+        raise ValueError(f"Not a 'phrases' sentence: {source!r} has {len(words)} words; n phrases joined by 'and' "
+                         "have 4 n - 1 words, e.g. 'the red dress and a black car'.")
     target, alignment = [], []
     for start in range(0, len(words), 4):  # a phrase every 4 words: 'the red dress and ...'
         phrase = words[start:start + 3]

@@ -1,4 +1,4 @@
-"""A word-level tokenizer: words <-> integer ids, with padding and special tokens (lecture 4; reused by CLIP's text encoder).
+"""A word-level tokenizer: words <-> integer ids, padding, special tokens (lecture 4; reused by CLIP's text encoder).
 
     tok = Tokenizer.from_sentences(["the red dress", "a black car"])
     tok.encode("the red car")          # [9, 8, 6, 2]: the, red, car, <eos>
@@ -29,7 +29,7 @@ class Tokenizer:
         words = list(words)
         bad = [w for w in words if not isinstance(w, str) or w != w.lower() or len(w.split()) != 1 or w in SPECIALS]
         if bad:
-            raise ValueError(f"Vocabulary words must be lower-case, without spaces, and not a special token: {bad[:5]}.")
+            raise ValueError(f"Vocabulary words must be lower-case, without spaces, and not special tokens: {bad[:5]}.")
         if len(set(words)) != len(words):
             raise ValueError("The vocabulary lists a word twice.")
         self.itos = list(SPECIALS) + words  # id -> word
@@ -55,7 +55,7 @@ class Tokenizer:
         return [BOS] * bos + ids + [EOS] * eos
 
     def decode(self, ids: Sequence[int] | torch.Tensor, strip_specials: bool = True) -> str:
-        """The words of `ids`; strip_specials: stop at the first <eos> and drop <pad> and <bos> (<unk> stays visible)."""
+        """The words of `ids`; strip_specials: stop at the first <eos>, drop <pad> and <bos> (<unk> stays visible)."""
         ids = ids.tolist() if isinstance(ids, torch.Tensor) else list(ids)
         if any(not isinstance(i, int) or not 0 <= i < len(self) for i in ids):
             raise ValueError(f"Token ids must be integers in 0..{len(self) - 1}, got {ids}.")
@@ -85,7 +85,7 @@ class Tokenizer:
     def from_dict(cls, d: dict) -> "Tokenizer":
         """The tokenizer described by to_dict()."""
         if not isinstance(d, dict) or "words" not in d:
-            raise ValueError("Not a tokenizer description: expected a dict with a 'words' list (see Tokenizer.to_dict).")
+            raise ValueError("Not a tokenizer description: expected a dict with a 'words' list (see to_dict).")
         if list(d.get("specials", SPECIALS)) != list(SPECIALS):
             raise ValueError(f"This tokenizer needs the specials {SPECIALS}, got {d['specials']}.")
         return cls(d["words"])

@@ -49,7 +49,7 @@ class Seq2Seq(nn.Module):
         self.out = nn.Linear(2 * hidden_dim, tgt_vocab_size)
 
     def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """src (B, S) -> outputs (B, S, H), zero on padding, and the fixed summary (B, H): both directions' last states."""
+        """src (B, S) -> outputs (B, S, H), zero on padding, and the summary (B, H): both directions' last states."""
         packed = pack_padded_sequence(self.src_embed(src), src_lengths.cpu(), batch_first=True, enforce_sorted=False)
         outputs, last = self.encoder(packed)  # last (2, B, H/2): forward after the last word, backward after the first
         outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=src.shape[1])  # (B, S, H)
@@ -83,7 +83,7 @@ class Seq2Seq(nn.Module):
     @torch.no_grad()
     def greedy_decode(self, src: torch.Tensor, src_lengths: torch.Tensor,
                       max_len: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Feed back the likeliest word until <eos>: tokens (B, T) (then <pad>), weights (B, T, S); T <= max_len (2 S)."""
+        """Feed back the likeliest word until <eos>: tokens (B, T), <pad> after <eos>, weights (B, T, S); T <= max_len."""
         self._check(src, src_lengths)
         max_len = 2 * src.shape[1] if max_len is None else max_len
         if max_len < 1:
@@ -109,7 +109,7 @@ class Seq2Seq(nn.Module):
         if src.dim() != 2 or src.dtype != torch.long:
             raise ValueError(f"src must be token ids (batch, src_len) int64, got {tuple(src.shape)} {src.dtype}.")
         if src_lengths.shape != (len(src),):
-            raise ValueError(f"src_lengths must have shape ({len(src)},), one per sentence, got {tuple(src_lengths.shape)}.")
+            raise ValueError(f"src_lengths must have shape ({len(src)},), one per sentence, not {tuple(src_lengths.shape)}.")
         if src_lengths.min() < 1 or src_lengths.max() > src.shape[1]:
             raise ValueError(f"src_lengths must lie in 1..{src.shape[1]} (the padded length), got {src_lengths.tolist()}.")
         for name, ids, vocab in (("src", src, self.src_embed), ("tgt_in", tgt_in, self.tgt_embed)):

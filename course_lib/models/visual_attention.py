@@ -20,7 +20,7 @@ from course_lib.models.attention import scaled_dot_product_attention
 
 
 class VisualAttention(nn.Module):
-    """CNN regions (+ position) as keys and values, a colour word's embedding as the query, a linear head on the context."""
+    """CNN regions (+ position) as keys and values, a colour word's embedding as the query, a linear head on top."""
 
     def __init__(self, channels: tuple[int, int] = (16, 32), d_model: int = 32, image_size: int = 32,
                  words: tuple[str, ...] = COLOURS, classes: tuple[str, ...] = SHAPES):
@@ -50,12 +50,14 @@ class VisualAttention(nn.Module):
     def attend(self, images: torch.Tensor, words: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """images (B, 3, S, S), word indices (B,) -> class scores (B, n_classes), attention weights (B, S/4, S/4)."""
         if images.ndim != 4 or images.shape[1:] != (3, self.image_size, self.image_size):
-            raise ValueError(f"Expected images (batch, 3, {self.image_size}, {self.image_size}), got {tuple(images.shape)}.")
+            size = self.image_size
+            raise ValueError(f"Expected images (batch, 3, {size}, {size}), got {tuple(images.shape)}.")
         if words.shape != images.shape[:1]:
             raise ValueError(f"Expected one word per image, shape ({len(images)},), got {tuple(words.shape)}.")
         regions = (self.features(images) + self.position).flatten(2).transpose(1, 2)  # (B, h*w, d)
         query = self.word(words)[:, None, :]  # (B, 1, d): one query per image
-        context, weights = scaled_dot_product_attention(query, self.key(regions), self.value(regions))  # (B, 1, d), (B, 1, h*w)
+        context, weights = scaled_dot_product_attention(query, self.key(regions), self.value(regions))
+        # context (B, 1, d), weights (B, 1, h*w): how much each region answers the word
         return self.head(context[:, 0]), weights[:, 0].reshape(-1, *self.grid)
 
     def forward(self, images: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
@@ -73,7 +75,8 @@ class ColourQueries(NamedTuple):
 
 def colour_queries(scenes: Scenes) -> ColourQueries:
     """Ask about every object of every scene (a scene's colours differ, so each word names one object)."""
-    rows = [(i, COLOURS.index(o.colour), SHAPES.index(o.shape), o.box) for i, objs in enumerate(scenes.objects) for o in objs]
+    rows = [(i, COLOURS.index(o.colour), SHAPES.index(o.shape), o.box)
+            for i, objs in enumerate(scenes.objects) for o in objs]
     if not rows:
         raise ValueError("No scenes, so no questions to ask.")
     index, words, shapes, boxes = zip(*rows)
@@ -82,7 +85,7 @@ def colour_queries(scenes: Scenes) -> ColourQueries:
 
 
 def shape_loss(model: nn.Module, images: torch.Tensor, words: torch.Tensor, shapes: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of the model's shape scores for (image, colour word) pairs; a loss_fn for course_lib.train.train."""
+    """Cross-entropy of the shape scores for (image, colour word) pairs: a loss_fn for course_lib.train.train."""
     return F.cross_entropy(model(images, words), shapes)
 
 
@@ -97,11 +100,11 @@ def regions_in_boxes(boxes: torch.Tensor, grid: tuple[int, int], image_size: int
 
 @torch.no_grad()
 def evaluate_attention(model: VisualAttention, queries: ColourQueries, batch_size: int = 1024) -> dict[str, float]:
-    """{'accuracy': shapes right, 'hit_rate': attention's argmax region inside the queried box, 'mass_in_box': weight there}."""
+    """{'accuracy': shapes right, 'hit_rate': attention's argmax in the queried box, 'mass_in_box': weight there}."""
     device = next(model.parameters()).device
     model.eval()
-    logits, weights = zip(*(model.attend(queries.images[i:i + batch_size].to(device), queries.words[i:i + batch_size].to(device))
-                            for i in range(0, len(queries.words), batch_size)))
+    batches = [slice(i, i + batch_size) for i in range(0, len(queries.words), batch_size)]
+    logits, weights = zip(*(model.attend(queries.images[b].to(device), queries.words[b].to(device)) for b in batches))
     logits, weights = torch.cat(logits).cpu(), torch.cat(weights).cpu()  # (Q, n_classes), (Q, h, w)
     inside = regions_in_boxes(queries.boxes, model.grid, model.image_size).flatten(1)  # (Q, h*w)
     flat = weights.flatten(1)

@@ -1,0 +1,137 @@
+"""Exercise 4 (attention): the hidden tests catch the classic mistakes, and each costs only the points of its part.
+
+Every 'mutant student' is a copy of the instructor solution with one classic mistake. Two checks:
+- all of them, in-process: the *hidden* tests alone (without the visible ones) fail exactly in the cells of the
+  broken part, and the correct solution passes them all;
+- five of them, through nbgrader (one autograde run for all): the broken part's test cells score 0, the others
+  full marks.
+"""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+import pytest
+import torch
+
+from ci.check_grading import REPO, autograde, generate_release, scratch_course
+
+ASSIGNMENT = "attention"
+SOURCE = REPO / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+PART_1 = {"test_sdpa", "test_sdpa_mask"}
+PART_2 = {"test_heads", "test_multi_head"}
+PART_3 = {"test_additive_score", "test_additive_attention"}
+TEST_CELLS = PART_1 | PART_2 | PART_3
+POINTS = {"test_sdpa": 3, "test_sdpa_mask": 2, "test_heads": 2, "test_multi_head": 2,
+          "test_additive_score": 2, "test_additive_attention": 2}
+
+MASK_BEFORE_SOFTMAX = """\
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))  # before the softmax: forbidden keys get exactly 0
+    weights = torch.softmax(scores, dim=-1)  # over the keys: each row (one query) sums to 1"""
+MASK_AFTER_SOFTMAX = """\
+    weights = torch.softmax(scores, dim=-1)
+    if mask is not None:
+        weights = weights.masked_fill(~mask, 0.0)"""
+
+# name: (answer cell, text in the solution, the mistake, the test cells that must fail)
+MISTAKES = {
+    "no-scaling": ("sdpa", " / math.sqrt(d_k)", "", PART_1),
+    "scaled-by-d_k": ("sdpa", "/ math.sqrt(d_k)", "/ d_k", PART_1),
+    "softmax-over-queries": ("sdpa", "torch.softmax(scores, dim=-1)", "torch.softmax(scores, dim=-2)", PART_1),
+    "mask-after-softmax": ("sdpa", MASK_BEFORE_SOFTMAX, MASK_AFTER_SOFTMAX, {"test_sdpa_mask"}),
+    "mask-fills-zero": ("sdpa", 'masked_fill(~mask, float("-inf"))', "masked_fill(~mask, 0.0)", {"test_sdpa_mask"}),
+    "mask-inverted": ("sdpa", "masked_fill(~mask,", "masked_fill(mask,", {"test_sdpa_mask"}),
+    "merge-without-transpose": ("heads", "x.transpose(1, 2).reshape(batch, length, n_heads * d_head)",
+                                "x.reshape(batch, length, n_heads * d_head)", PART_2),
+    "split-without-transpose": ("heads", "x.view(batch, length, n_heads, d_model // n_heads).transpose(1, 2)",
+                                "x.reshape(batch, n_heads, length, d_model // n_heads)", PART_2),
+    "no-output-projection": ("multi_head", "F.linear(merge_heads(out), mha.out_proj.weight, mha.out_proj.bias)",
+                             "merge_heads(out)", {"test_multi_head"}),
+    "additive-without-tanh": ("additive", "torch.tanh(", "(", PART_3),
+    "additive-padding-inverted": ("additive", "masked_fill(~mask,", "masked_fill(mask,", {"test_additive_attention"}),
+    "additive-softmax-over-batch": ("additive", "torch.softmax(scores, dim=-1)", "torch.softmax(scores, dim=0)",
+                                    {"test_additive_attention"}),
+}
+AUTOGRADED = ["no-scaling", "softmax-over-queries", "mask-after-softmax", "merge-without-transpose",
+              "additive-without-tanh"]  # through nbgrader; every mistake is checked in-process
+
+
+def mutant(name: str) -> nbformat.NotebookNode:
+    """The instructor notebook with one classic mistake made in one answer cell."""
+    cell_id, old, new, _ = MISTAKES[name]
+    nb = nbformat.read(SOURCE, as_version=4)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == cell_id)
+    assert cell.source.count(old) == 1, f"{name}: {old!r} should occur once in cell {cell_id}"
+    cell.source = cell.source.replace(old, new)
+    return nb
+
+
+def hidden_part(source: str) -> str:
+    """The code between ### BEGIN HIDDEN TESTS and ### END HIDDEN TESTS."""
+    found = re.search(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", source, re.S)
+    assert found, "a test cell without hidden tests"
+    return found.group(1)
+
+
+def failing_hidden_tests(nb: nbformat.NotebookNode) -> set[str]:
+    """Run the set-up and answer cells, then only the hidden part of each test cell: the ids of those that fail."""
+    namespace: dict = {}
+    failing = set()
+    threads = torch.get_num_threads()
+    try:
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            grade_id = meta.get("grade_id")
+            if cell.cell_type != "code":
+                continue
+            if grade_id in TEST_CELLS:
+                try:
+                    exec(compile(hidden_part(cell.source), grade_id, "exec"), namespace)
+                except Exception:  # an assertion, or a crash on a new shape: either way the test fails
+                    failing.add(grade_id)
+            elif grade_id in ("parameters", "setup") or meta.get("solution"):
+                exec(compile(cell.source, grade_id, "exec"), namespace)
+    finally:
+        torch.set_num_threads(threads)  # the set-up cell asks for one thread
+    return failing
+
+
+def test_the_solution_passes_every_hidden_test():
+    assert failing_hidden_tests(nbformat.read(SOURCE, as_version=4)) == set()
+
+
+@pytest.mark.parametrize("name", MISTAKES)
+def test_hidden_tests_alone_catch_the_mistake_in_its_part_only(name):
+    assert failing_hidden_tests(mutant(name)) == MISTAKES[name][3]
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """One autograde run: a student per classic mistake."""
+    tmp = tmp_path_factory.mktemp("grading-attention")
+    course = scratch_course(tmp / "course")
+    generate_release(course, ASSIGNMENT)
+    students = {}
+    for name in AUTOGRADED:
+        folder = tmp / name
+        folder.mkdir()
+        nbformat.write(mutant(name), folder / SOURCE.name)
+        students[name] = folder
+    return autograde(course, ASSIGNMENT, students)
+
+
+def test_the_points_add_up():
+    nb = nbformat.read(SOURCE, as_version=4)
+    points = {c.metadata.nbgrader["grade_id"]: c.metadata.nbgrader["points"] for c in nb.cells
+              if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"}
+    assert points == POINTS
+
+
+@pytest.mark.parametrize("name", AUTOGRADED)
+def test_a_mistake_costs_exactly_the_points_of_its_part(graded, name):
+    score, broken = graded[name], MISTAKES[name][3]
+    assert {cell: score.grades[cell] for cell in TEST_CELLS} == \
+        {cell: 0 if cell in broken else POINTS[cell] for cell in TEST_CELLS}
+    assert score.auto_score == score.max_auto_score - sum(POINTS[cell] for cell in broken)
