@@ -22,15 +22,20 @@ def plot_attention(
     title: str = "",
     annotate: bool = False,
     colorbar: bool = True,
+    value_range: tuple[float, float] = (0.0, 1.0),
 ) -> plt.Axes:
-    """Heat map of weights (L_q, L_k): one row per query token (output), one column per key token (input)."""
+    """Heat map of weights (L_q, L_k): one row per query token (output), one column per key token (input).
+
+    Also draws any labelled matrix, e.g. cosine similarities with value_range=(-1, 1).
+    """
     weights = _as_array(weights)
     if weights.shape != (len(query_tokens), len(key_tokens)):
         raise ValueError(f"Weights of shape {weights.shape} do not fit {len(query_tokens)} query tokens "
                          f"x {len(key_tokens)} key tokens.")
     if ax is None:
         _, ax = plt.subplots(figsize=(0.45 * len(key_tokens) + 1.5, 0.45 * len(query_tokens) + 1))
-    image = ax.imshow(weights, cmap="viridis", vmin=0, vmax=1)
+    low, high = value_range
+    image = ax.imshow(weights, cmap="viridis", vmin=low, vmax=high)
     ax.set_xticks(range(len(key_tokens)), key_tokens, rotation=90)
     ax.set_yticks(range(len(query_tokens)), query_tokens)
     ax.set_xlabel("attends to (keys)")
@@ -38,7 +43,7 @@ def plot_attention(
     ax.set_title(title)
     if annotate:
         for (i, j), w in np.ndenumerate(weights):
-            ax.text(j, i, f"{w:.2f}", ha="center", va="center", fontsize=7, color="white" if w < 0.6 else "black")
+            ax.text(j, i, f"{w:.2f}", ha="center", va="center", fontsize=7, color="white" if w < low + 0.6 * (high - low) else "black")
     if colorbar:
         ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     return ax

@@ -16,7 +16,7 @@ def name(requirement: str) -> str:
 
 def pyproject_requirements() -> list[str]:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    return project["dependencies"] + project["optional-dependencies"]["dev"]
+    return project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
 
 
 def constraints() -> dict[str, str]:
