@@ -141,3 +141,29 @@ def attention_explorer(source: AttentionSource, n_examples: int, n_layers: int, 
     out = live_figure([example, layer, head],
                       lambda: draw_attention_head(source, example.value, layer.value - 1, head.value - 1))
     return widgets.VBox([widgets.HBox([example, layer, head]), out])
+
+
+def draw_trajectory_step(frames: Sequence[torch.Tensor], step: int, labels: Sequence[str] | None = None,
+                         titles: Sequence[str] | None = None) -> plt.Figure:
+    """One frame of a sampling trajectory (lecture 6): frames[step] (N, 3, H, W) in [0, 1] as a row of images."""
+    if not 0 <= step < len(frames):
+        raise ValueError(f"No step {step}: the trajectory has steps 0..{len(frames) - 1}.")
+    images = frames[step].clamp(0, 1)
+    fig, axes = plt.subplots(1, len(images), figsize=(1.6 * len(images), 1.9), squeeze=False)
+    for i, (ax, image) in enumerate(zip(axes[0], images)):
+        ax.imshow(image.permute(1, 2, 0).numpy())
+        ax.axis("off")
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=7)
+    fig.suptitle(labels[step] if labels is not None else f"step {step}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def trajectory_explorer(frames: Sequence[torch.Tensor], labels: Sequence[str] | None = None,
+                        titles: Sequence[str] | None = None) -> widgets.VBox:
+    """A slider that scrubs through the frames of a reverse-diffusion trajectory (noise -> image)."""
+    step = widgets.IntSlider(value=len(frames) - 1, min=0, max=len(frames) - 1, description="step",
+                             continuous_update=False)
+    out = live_figure([step], lambda: draw_trajectory_step(frames, step.value, labels, titles))
+    return widgets.VBox([step, out])

@@ -142,3 +142,16 @@ def test_guidance_combines_the_two_predictions_and_the_loss_drops_the_text():
     assert 0.15 < dropped < 0.25
     with pytest.raises(ValueError, match="null_context"):
         diffusion_loss(recording, torch.zeros(2, 1, 1, 1), torch.ones(2), linear_schedule(), p_uncond=0.1)
+
+
+def test_trajectory_explorer_scrubs_through_the_steps(monkeypatch):
+    from course_lib.widgets import draw_trajectory_step, trajectory_explorer
+
+    frames = [torch.full((2, 3, 4, 4), v) for v in (0.0, 0.5, 1.0)]
+    shown = []
+    monkeypatch.setattr("course_lib.widgets.display", lambda fig: shown.append(fig._suptitle.get_text()))
+    explorer = trajectory_explorer(frames, labels=["noise", "half", "image"])
+    explorer.children[0].value = 0
+    assert shown == ["image", "noise"]
+    with pytest.raises(ValueError, match="steps 0..2"):
+        draw_trajectory_step(frames, 3)
