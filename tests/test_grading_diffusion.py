@@ -1,0 +1,143 @@
+"""Exercise 6 'diffusion': the hidden tests catch the classic mistakes, and each costs only the points of its part.
+
+Every 'mutant student' is a copy of the instructor solution with one classic mistake. Two checks:
+- all of them, in-process: the *hidden* tests alone (without the visible ones) fail exactly in the cells of the
+  broken part, and the correct solution passes them all;
+- one per part, through nbgrader (one autograde run for all): the broken part's test cells score 0, the others
+  full marks, and the short answer still waits for a person.
+"""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+import pytest
+import torch
+
+from ci.check_grading import REPO, autograde, generate_release, scratch_course
+
+ASSIGNMENT = "diffusion"
+SOURCE = REPO / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+POINTS = {"test_q_sample": 3, "test_ddpm_mean": 2, "test_ddpm_noise": 3, "test_cfg_combine": 2,
+          "test_guided_predict": 2}
+TEST_CELLS = set(POINTS)
+
+Q_SAMPLE = "    return alpha_bar.sqrt() * x0 + (1 - alpha_bar).sqrt() * noise"
+RESHAPE = "    alpha_bar = alpha_bar.view(-1, *[1] * (x0.dim() - 1))    # (B, 1, 1, ...): broadcasts over each image\n"
+LAST_STEP = ("    if t == 0:\n        return mean                                                 "
+             "# the finished image: no noise at the last step\n")
+CFG = "eps_uncond + guidance_scale * (eps_cond - eps_uncond)"
+
+# name: (answer cell, [(text in the solution, the mistake), ...], the test cells that must fail)
+MISTAKES = {
+    "q-no-sqrt": ("q_sample", [(Q_SAMPLE, "    return alpha_bar * x0 + (1 - alpha_bar) * noise")], {"test_q_sample"}),
+    "q-coefficients-swapped": ("q_sample", [(Q_SAMPLE, "    return (1 - alpha_bar).sqrt() * x0 + alpha_bar.sqrt()"
+                                                          " * noise")], {"test_q_sample"}),
+    "q-cumulative-product-again": ("q_sample", [("alpha_bars.to(x0.device)[t]",
+                                                 "alpha_bars.cumprod(0).to(x0.device)[t]")], {"test_q_sample"}),
+    "q-not-reshaped": ("q_sample", [(RESHAPE, "")], {"test_q_sample"}),  # (B,) meets the width: wrong or an error
+    "ddpm-alpha-bar-in-the-mean": ("ddpm_step", [("/ alpha.sqrt()", "/ alpha_bar.sqrt()")], {"test_ddpm_mean"}),
+    "ddpm-alpha-in-the-noise-share": ("ddpm_step", [("beta / (1 - alpha_bar).sqrt()", "beta / (1 - alpha).sqrt()")],
+                                      {"test_ddpm_mean"}),
+    "ddpm-variance-not-sqrt": ("ddpm_step", [("variance.sqrt() * noise", "variance * noise")], {"test_ddpm_noise"}),
+    "ddpm-beta-not-beta-tilde": ("ddpm_step", [("variance = beta * (1 - alpha_bars[t - 1]) / (1 - alpha_bar)",
+                                                "variance = beta")], {"test_ddpm_noise"}),
+    "ddpm-noise-at-t0": ("ddpm_step", [(LAST_STEP, "")], {"test_ddpm_noise"}),  # alpha_bars[-1] at t = 0
+    "cfg-wrong-branch": ("cfg_combine", [(CFG, "eps_cond + guidance_scale * (eps_uncond - eps_cond)")],
+                         {"test_cfg_combine"}),
+    "cfg-without-w": ("cfg_combine", [(CFG, "eps_uncond + (eps_cond - eps_uncond)")], {"test_cfg_combine"}),
+    "cfg-in-place": ("cfg_combine", [(CFG, "eps_uncond.add_(guidance_scale * (eps_cond - eps_uncond))")],
+                     {"test_cfg_combine"}),
+    "guided-swapped": ("guided_predict", [("eps_cond, eps_uncond = both.chunk(2)",
+                                           "eps_uncond, eps_cond = both.chunk(2)")], {"test_guided_predict"}),
+    "guided-text-twice": ("guided_predict", [("torch.cat([context, null_context])", "torch.cat([context, context])")],
+                          {"test_guided_predict"}),
+    "guided-t-not-repeated": ("guided_predict", [("torch.cat([t, t])", "t")], {"test_guided_predict"}),
+}
+AUTOGRADED = ["q-no-sqrt", "ddpm-alpha-bar-in-the-mean", "ddpm-noise-at-t0", "cfg-wrong-branch",
+              "guided-swapped"]  # one per test cell, through nbgrader; every mistake is checked in-process
+
+
+def mutant(name: str) -> nbformat.NotebookNode:
+    """The instructor notebook with one classic mistake made in one answer cell."""
+    cell_id, edits, _ = MISTAKES[name]
+    nb = nbformat.read(SOURCE, as_version=4)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == cell_id)
+    for old, new in edits:
+        assert cell.source.count(old) == 1, f"{name}: {old!r} should occur once in cell {cell_id}"
+        cell.source = cell.source.replace(old, new)
+    return nb
+
+
+def hidden_part(source: str) -> str:
+    """The code between ### BEGIN HIDDEN TESTS and ### END HIDDEN TESTS."""
+    found = re.search(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", source, re.S)
+    assert found, "a test cell without hidden tests"
+    return found.group(1)
+
+
+def failing_hidden_tests(nb: nbformat.NotebookNode) -> set[str]:
+    """Run the set-up and answer cells, then only the hidden part of each test cell: the ids of those that fail."""
+    namespace: dict = {}
+    failing = set()
+    threads = torch.get_num_threads()
+    try:
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            grade_id = meta.get("grade_id")
+            if cell.cell_type != "code":
+                continue
+            if grade_id in TEST_CELLS:
+                try:
+                    exec(compile(hidden_part(cell.source), grade_id, "exec"), namespace)
+                except Exception:  # an assertion, or a crash on a new shape: either way the test fails
+                    failing.add(grade_id)
+            elif grade_id in ("parameters", "setup") or meta.get("solution"):
+                exec(compile(cell.source, grade_id, "exec"), namespace)
+    finally:
+        torch.set_num_threads(threads)  # the set-up cell asks for one thread
+    return failing
+
+
+def test_the_points_add_up():
+    nb = nbformat.read(SOURCE, as_version=4)
+    cells = [c.metadata.nbgrader for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert {m["grade_id"]: m["points"] for m in cells if m["grade_id"] in TEST_CELLS} == POINTS
+    assert [m["grade_id"] for m in cells if m["grade_id"] not in TEST_CELLS] == ["short_answer"]
+    assert {broken for _, _, cells_ in MISTAKES.values() for broken in cells_} == TEST_CELLS, "every part has mistakes"
+    assert {next(iter(MISTAKES[name][2])) for name in AUTOGRADED} == TEST_CELLS, "one autograded mutant per test cell"
+
+
+def test_the_solution_passes_every_hidden_test():
+    assert failing_hidden_tests(nbformat.read(SOURCE, as_version=4)) == set()
+
+
+@pytest.mark.parametrize("name", MISTAKES)
+def test_hidden_tests_alone_catch_the_mistake_in_its_part_only(name):
+    assert failing_hidden_tests(mutant(name)) == MISTAKES[name][2]
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """One autograde run: a student per autograded mistake."""
+    tmp = tmp_path_factory.mktemp("grading-diffusion")
+    course = scratch_course(tmp / "course")
+    generate_release(course, ASSIGNMENT)
+    students = {}
+    for name in AUTOGRADED:
+        folder = tmp / name
+        folder.mkdir()
+        nbformat.write(mutant(name), folder / SOURCE.name)
+        students[name] = folder
+    return autograde(course, ASSIGNMENT, students)
+
+
+@pytest.mark.parametrize("name", AUTOGRADED)
+def test_a_mistake_costs_exactly_the_points_of_its_part(graded, name):
+    score, broken = graded[name], MISTAKES[name][2]
+    assert {cell: score.grades[cell] for cell in TEST_CELLS} == \
+        {cell: 0 if cell in broken else POINTS[cell] for cell in TEST_CELLS}
+    assert score.auto_score == score.max_auto_score - sum(POINTS[cell] for cell in broken) == 12 - sum(
+        POINTS[cell] for cell in broken)
+    assert score.needs_manual_grade  # the short answer still waits for a person
