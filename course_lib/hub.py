@@ -268,7 +268,6 @@ class HFStableDiffusion:
         heads, laid out on the layer's grid, resized bilinearly to the latent's (h, w), then averaged over layers and
         steps.
         """
-        import torch
         from torch.nn import functional as F
 
         if not isinstance(prompt, str):

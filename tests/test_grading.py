@@ -1,7 +1,6 @@
 """The nbgrader loop, end to end, in scratch course directories (the instructor's files are never touched)."""
 
 import csv
-import json
 import shutil
 
 import nbformat

@@ -9,13 +9,12 @@ Every 'mutant student' is a copy of the instructor solution with one classic mis
 
 from __future__ import annotations
 
-import re
-
 import nbformat
 import pytest
-import torch
 
 from ci.check_grading import REPO, autograde, generate_release, scratch_course
+from mutants import failing_hidden_tests as _failing
+from mutants import mutant as _mutant
 
 ASSIGNMENT = "diffusion"
 SOURCE = REPO / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
@@ -62,42 +61,12 @@ AUTOGRADED = ["q-no-sqrt", "ddpm-alpha-bar-in-the-mean", "ddpm-noise-at-t0", "cf
 def mutant(name: str) -> nbformat.NotebookNode:
     """The instructor notebook with one classic mistake made in one answer cell."""
     cell_id, edits, _ = MISTAKES[name]
-    nb = nbformat.read(SOURCE, as_version=4)
-    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == cell_id)
-    for old, new in edits:
-        assert cell.source.count(old) == 1, f"{name}: {old!r} should occur once in cell {cell_id}"
-        cell.source = cell.source.replace(old, new)
-    return nb
-
-
-def hidden_part(source: str) -> str:
-    """The code between ### BEGIN HIDDEN TESTS and ### END HIDDEN TESTS."""
-    found = re.search(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", source, re.S)
-    assert found, "a test cell without hidden tests"
-    return found.group(1)
+    return _mutant(SOURCE, cell_id, edits)
 
 
 def failing_hidden_tests(nb: nbformat.NotebookNode) -> set[str]:
-    """Run the set-up and answer cells, then only the hidden part of each test cell: the ids of those that fail."""
-    namespace: dict = {}
-    failing = set()
-    threads = torch.get_num_threads()
-    try:
-        for cell in nb.cells:
-            meta = cell.metadata.get("nbgrader", {})
-            grade_id = meta.get("grade_id")
-            if cell.cell_type != "code":
-                continue
-            if grade_id in TEST_CELLS:
-                try:
-                    exec(compile(hidden_part(cell.source), grade_id, "exec"), namespace)
-                except Exception:  # an assertion, or a crash on a new shape: either way the test fails
-                    failing.add(grade_id)
-            elif grade_id in ("parameters", "setup") or meta.get("solution"):
-                exec(compile(cell.source, grade_id, "exec"), namespace)
-    finally:
-        torch.set_num_threads(threads)  # the set-up cell asks for one thread
-    return failing
+    """The ids of the test cells whose hidden part fails on `nb`."""
+    return _failing(nb, TEST_CELLS)
 
 
 def test_the_points_add_up():

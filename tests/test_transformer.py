@@ -8,7 +8,7 @@ import torch
 from course_lib.attention_viz import plot_attention, plot_heads, plot_softmax_saturation
 from course_lib.data.sequences import IGNORE, SEPARATOR, VOCAB_SIZE, repeat_task, reversal_task
 from course_lib.models.attention import padding_mask
-from course_lib.models.transformer import TinyTransformer, TransformerEncoder, sinusoidal_positions
+from course_lib.models.transformer import TransformerEncoder, sinusoidal_positions
 from course_lib.viz import figure_pixels
 from course_lib.widgets import attention_explorer, draw_attention_head
 from course_lib.zoo import TransformerRecipe, tiny_transformer

@@ -17,7 +17,6 @@ import math
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 
 def causal_mask(n: int, device: str | torch.device | None = None) -> torch.Tensor:
