@@ -1,8 +1,6 @@
 """A real CLIP through hub.load_hf_clip, offline: a tiny random CLIPModel saved to disk, loaded back, used zero-shot."""
 
-import json
 import os
-import string
 
 import pytest
 import torch
@@ -12,6 +10,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"  # before transformers is imported: nothing h
 transformers = pytest.importorskip("transformers")
 
 from course_lib import hub  # noqa: E402
+from tiny_bpe import write_bpe_files  # noqa: E402
 from course_lib.contrastive import class_embeddings, zero_shot_predict  # noqa: E402
 from course_lib.data.shapes import make_scenes  # noqa: E402
 from course_lib.zoo_clip import zero_shot_classify  # noqa: E402
@@ -20,27 +19,6 @@ torch.set_num_threads(1)
 
 CLASS_NAMES = ["red circle", "blue square", "green triangle"]
 TEMPLATES = ["a photo of a {}.", "a {}"]
-SPECIALS = ("<|startoftext|>", "<|endoftext|>")
-
-
-def write_bpe_files(folder, words):
-    """vocab.json and merges.txt of a minimal CLIP BPE: letters, then merges that spell out each of `words`."""
-    vocab, merges = {s: i for i, s in enumerate(SPECIALS)}, []
-    for symbol in [*string.ascii_lowercase, "."]:
-        vocab.setdefault(symbol, len(vocab))
-        vocab.setdefault(symbol + "</w>", len(vocab))  # CLIP marks a word's last symbol with </w>
-    for word in words:
-        pieces = [*word[:-1], word[-1] + "</w>"]
-        merged = pieces[0]
-        for piece in pieces[1:]:  # merge left to right: 'r e' -> 're', 're d</w>' -> 'red</w>'
-            if f"{merged} {piece}" not in merges:
-                merges.append(f"{merged} {piece}")
-            merged += piece
-            vocab.setdefault(merged, len(vocab))
-    folder.mkdir()
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
-    return vocab
 
 
 @pytest.fixture(scope="module")

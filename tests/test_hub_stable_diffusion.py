@@ -4,9 +4,7 @@ The pipeline is Stable Diffusion's architecture in miniature (a U-Net with cross
 two-block VAE, a two-layer CLIP text encoder with a BPE of a few words), so every path of the adapter runs in seconds.
 """
 
-import json
 import os
-import string
 
 import pytest
 import torch
@@ -17,32 +15,12 @@ transformers = pytest.importorskip("transformers")
 diffusers = pytest.importorskip("diffusers", reason="diffusers is part of the [hf] extra that `make test` installs")
 
 from course_lib import hub  # noqa: E402
+from tiny_bpe import write_bpe_files  # noqa: E402
 
 torch.set_num_threads(1)
 
 WORDS = ["a", "red", "circle", "blue", "square", "photo", "of"]
-SPECIALS = ("<|startoftext|>", "<|endoftext|>")
 MAX_TOKENS = 16  # the tokenizer pads every prompt to this many tokens (Stable Diffusion: 77)
-
-
-def write_bpe_files(folder, words):
-    """vocab.json and merges.txt of a minimal CLIP BPE that spells each of `words` as one token (as test_hub_clip)."""
-    vocab, merges = {s: i for i, s in enumerate(SPECIALS)}, []
-    for symbol in string.ascii_lowercase:
-        vocab.setdefault(symbol, len(vocab))
-        vocab.setdefault(symbol + "</w>", len(vocab))
-    for word in words:
-        pieces = [*word[:-1], word[-1] + "</w>"]
-        merged = pieces[0]
-        for piece in pieces[1:]:
-            if f"{merged} {piece}" not in merges:
-                merges.append(f"{merged} {piece}")
-            merged += piece
-            vocab.setdefault(merged, len(vocab))
-    folder.mkdir()
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
-    return vocab
 
 
 @pytest.fixture(scope="module")
