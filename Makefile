@@ -8,12 +8,18 @@ STAMP  := $(VENV)/.installed
 ASSIGNMENT ?= pca_autoencoders
 export PATH := $(BIN):$(PATH)
 NBGRADER := cd grading && $(BIN)/nbgrader
+# JupyterLab with the course's settings (ci/lab/): started from grading/ so nbgrader's Validate button
+# reads grading/nbgrader_config.py. Root (CI containers) must say --allow-root.
+LAB := cd grading && $(BIN)/jupyter lab --notebook-dir=$(CURDIR) --config=$(CURDIR)/ci/lab/jupyter_lab_config.py \
+	$(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help setup course test lab release collect autograde feedback export grading-check constraints clean
+.PHONY: help setup course site test browser-test lab release collect autograde feedback export grading-check constraints clean
 
 help:
-	@echo "make course   set up, then execute every notebook (full mode) into build/, with HTML and a timing table"
-	@echo "make test     set up, then run the whole test suite (unit tests, notebooks in smoke mode, grading checks)"
+	@echo "make course   set up, then execute every notebook (full mode) into build/, with HTML, a timing table"
+	@echo "              and the static site build/site/index.html"
+	@echo "make test     set up, then run the whole test suite (unit tests, notebooks in smoke mode, grading checks,"
+	@echo "              JupyterLab in chromium when /usr/bin/chromium is installed)"
 	@echo "make lab      open the course in JupyterLab"
 	@echo "instructor:   make release | collect | autograde | feedback | export   [ASSIGNMENT=$(ASSIGNMENT)]"
 
@@ -26,14 +32,20 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
-course: $(STAMP)
+course: $(STAMP)  ## also builds the static site build/site/ from the executed lectures
 	$(BIN)/python -m ci.run_notebooks --mode full
+
+site: $(STAMP)  ## rebuild build/site/ from build/executed/ without running the notebooks again
+	$(BIN)/python -m ci.build_site
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+browser-test: $(STAMP)  ## only the JupyterLab-in-chromium test; screenshots in build/browser/
+	$(BIN)/python -m pytest tests/test_browser.py
+
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=$(CURDIR)
+	$(LAB)
 
 # ---- instructor: nbgrader with grading/nbgrader_config.py -------------------------------------
 release: $(STAMP)  ## solutions/ -> exercises/ (commit the result), then publish to the exchange

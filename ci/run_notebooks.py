@@ -1,17 +1,19 @@
 """Execute the course's notebooks with papermill and report a table: notebook, status, seconds.
 
-    python -m ci.run_notebooks --mode full            # `make course`: embedded defaults, plus HTML
+    python -m ci.run_notebooks --mode full            # `make course`: embedded defaults, HTML, the site
     python -m ci.run_notebooks --mode smoke           # `make test`: SMOKE=True, small and fast
     python -m ci.run_notebooks --mode smoke lectures/01_pca_vs_autoencoders.ipynb
 
 Runs the lectures and the instructor versions of the exercises (the student releases stop at
 their `raise NotImplementedError()` stubs; the grading check runs those). Exits non-zero if any
-notebook fails, naming the notebook and the cell.
+notebook fails, naming the notebook and the cell. Run times go to <out>/timings.json; in full mode
+the static site (ci/build_site.py) is then built into build/site/ from every executed lecture.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import time
@@ -103,6 +105,18 @@ def print_table(results: list[Result]) -> None:
             print(f"\nFAILED {display_name(r.notebook)}: {r.detail}")
 
 
+def record_timings(results: list[Result], out_dir: Path, mode: str) -> Path:
+    """Add this run's status and seconds per notebook to <out_dir>/timings.json (the site shows them)."""
+    path = out_dir / "timings.json"
+    timings = json.loads(path.read_text()) if path.is_file() else {}
+    for r in results:  # keyed like the executed copy inside out_dir: 'lectures/03_cnn_stride_padding.ipynb'
+        key = str(r.executed.relative_to(out_dir)) if r.executed.is_relative_to(out_dir) else str(r.executed)
+        timings[key] = {"status": r.status, "seconds": round(r.seconds, 1), "mode": mode}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(timings, indent=1, sort_keys=True) + "\n")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: every lecture and solution notebook")
@@ -110,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="default: build/executed (full) or build/smoke")
     parser.add_argument("--cell-timeout", type=int, default=600, help="seconds one cell may run")
     parser.add_argument("--notebook-timeout", type=int, default=1200, help="seconds one notebook may run")
-    parser.add_argument("--no-html", action="store_true", help="skip the HTML rendering")
+    parser.add_argument("--no-html", action="store_true", help="skip the HTML rendering and the site")
+    parser.add_argument("--site", type=Path, help="build the static site here (default: build/site in full mode)")
     args = parser.parse_args(argv)
 
     smoke = args.mode == "smoke"
@@ -129,8 +144,15 @@ def main(argv: list[str] | None = None) -> int:
             render_html(result.executed, out_dir / "html")
         results.append(result)
     print_table(results)
+    record_timings(results, out_dir, args.mode)
     if not args.no_html:
         print(f"\nexecuted notebooks and HTML pages: {display_name(out_dir)}/html/")
+    site = args.site or (None if smoke or args.no_html else BUILD / "site")
+    if site is not None and (out_dir / "lectures").is_dir():
+        from ci.build_site import build_site
+
+        lectures = build_site(out_dir, site)
+        print(f"static site ({len(lectures)} lectures, offline): {display_name(site.resolve())}/index.html")
     return 0 if all(r.status == "ok" for r in results) else 1
 
 
