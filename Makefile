@@ -73,5 +73,24 @@ constraints: $(STAMP)  ## rewrite constraints.txt from the installed .venv
 	{ sed -n '1,3p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu$$/torch==\1/'; } > constraints.new
 	mv constraints.new constraints.txt
 
+# ---- instructor, whole class: grading/classgrade (sandboxed, parallel on Dask, summary at the end) -----
+# make grade-autograde ASSIGNMENT=pca_autoencoders WORKERS=8    (GRADE_ARGS: any other classgrade options,
+# e.g. GRADE_ARGS="--scheduler tcp://host:8786" or ZIP=canvas.zip for grade-collect)
+CLASSGRADE := cd grading && $(BIN)/python -m classgrade
+WORKERS ?=
+ZIP ?=
+GRADE_ARGS ?=
+.PHONY: grade-release grade-collect grade-autograde grade-feedback grade-export
+grade-release: $(STAMP)  ## solutions/ -> exercises/ and the exchange
+	$(CLASSGRADE) release $(ASSIGNMENT)
+grade-collect: $(STAMP)  ## the exchange, or ZIP=lms-download.zip -> grading/submitted/
+	$(CLASSGRADE) collect $(ASSIGNMENT) $(if $(ZIP),--zip $(abspath $(ZIP))) $(GRADE_ARGS)
+grade-autograde: $(STAMP)  ## every changed submission, sandboxed, in parallel -> gradebook, summary
+	$(CLASSGRADE) autograde $(ASSIGNMENT) $(if $(WORKERS),--workers $(WORKERS)) $(GRADE_ARGS)
+grade-feedback: $(STAMP)  ## HTML feedback without hidden tests (add GRADE_ARGS=--release to send it)
+	$(CLASSGRADE) feedback $(ASSIGNMENT) $(GRADE_ARGS)
+grade-export: $(STAMP)  ## the gradebook -> grading/grades.csv
+	$(CLASSGRADE) export --to grades.csv
+
 clean:
 	rm -rf build .pytest_cache

@@ -1,0 +1,409 @@
+"""Lecture 6's mini Stable Diffusion on captioned scenes: recipes, loaders, and the pipeline that draws from text.
+
+    sd = mini_stable_diffusion()                      # shipped VAE + latent U-Net + lecture 5's frozen text encoder
+    images = sd.generate(["a large red circle"] * 4)  # (4, 3, 32, 32) in [0, 1]: DDIM-25, guidance 3
+    judge = shape_judge().model                       # reads colour and shape, to score faithfulness
+    judge.prompt_faithfulness(images, ["a large red circle"] * 4)
+
+The pieces, as in Stable Diffusion (Rombach et al. 2022):
+- text encoder: MiniCLIP's causal transformer (lecture 5), frozen; the U-Net reads all its token states, every
+  prompt padded with <pad> to the encoder's max_len, as SD pads to CLIP's 77 tokens;
+- the 'no text' input of classifier-free guidance is the encoding of the empty caption, as in SD;
+- VAE: 32x32x3 scenes <-> 8x8x4 latents (course_lib.models.vae), scaled by its latent_scale;
+- U-Net (course_lib.models.unet) trained to predict noise (course_lib.diffusion) on the latents, or on the
+  pixels for the 'same compute: pixels vs latents' comparison.
+`scripts/train_diffusion_checkpoints.py` makes the shipped checkpoints with these same functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import NamedTuple, Sequence
+
+import torch
+from torch.nn import functional as F
+
+from course_lib.checkpoints import CACHE_DIR, SHIPPED_DIR, Trained, load_or_train
+from course_lib.data.shapes import COLOURS, SHAPES, SIZES, Scenes, make_scenes
+from course_lib.data.tokenizer import PAD, Tokenizer
+from course_lib.device import get_device, seed_everything
+from course_lib.diffusion import (NoiseSchedule, cosine_schedule, ddim_sample, ddim_timesteps, ddpm_sample,
+                                  diffusion_loss, img2img, linear_schedule)
+from course_lib.judge import Judge, judge_loss, scene_labels
+from course_lib.models.attention import padding_mask
+from course_lib.models.clip import MiniCLIP
+from course_lib.models.unet import UNet
+from course_lib.models.vae import VAE, vae_loss
+from course_lib.train import train
+from course_lib.zoo_clip import CLIPRecipe, mini_clip, scene_tokenizer
+from course_lib.zoo_scenes import TEST_SEED_OFFSET
+
+Directories = tuple[Path, ...]
+
+
+def single_object_prompts(repeats: int = 1) -> list[str]:
+    """Every one-object caption, 'a small red circle' ... 'a large orange triangle' (36), each `repeats` times."""
+    return [f"a {size} {colour} {shape}" for colour in COLOURS for shape in SHAPES for size in SIZES
+            for _ in range(repeats)]
+
+
+def _scenes(n: int, n_objects: tuple[int, ...], data_seed: int, split: str) -> Scenes:
+    """n scenes of the recipe's data: 'train' (seed data_seed) or 'test' (another seed, never the training scenes)."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
+    return make_scenes(n, seed=data_seed + (TEST_SEED_OFFSET if split == "test" else 0), n_objects=n_objects)
+
+
+# --- the VAE -----------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class VAERecipe:
+    """What decides what the VAE learns: scenes of one or two objects, 32x32x3 <-> 8x8x4."""
+
+    n_train: int = 10000
+    n_objects: tuple[int, ...] = (1, 2)
+    channels: tuple[int, int] = (16, 64)
+    latent_channels: int = 4
+    kl_weight: float = 1e-3
+    epochs: int = 4
+    lr: float = 2e-3
+    batch_size: int = 64
+    data_seed: int = 0
+    seed: int = 0
+
+
+def vae_scenes(recipe: VAERecipe, split: str = "train", n: int | None = None) -> Scenes:
+    """The VAE's training scenes, or n fresh test scenes."""
+    return _scenes(recipe.n_train if n is None else n, recipe.n_objects, recipe.data_seed, split)
+
+
+def vae(recipe: VAERecipe = VAERecipe(), *, device: str | torch.device | None = None, progress: bool = True,
+        directories: Directories = (SHIPPED_DIR, CACHE_DIR), save_to: Path | None = CACHE_DIR) -> Trained:
+    """The VAE trained by `recipe`, with its latent_scale measured on its training scenes (stored in the checkpoint)."""
+    seed_everything(recipe.seed)
+    model = VAE(3, recipe.latent_channels, recipe.channels).to(get_device(device))
+
+    def fit(m: VAE) -> list[float]:
+        images = vae_scenes(recipe).images
+        history = train(m, images, lambda m_, x: vae_loss(m_, x, recipe.kl_weight), epochs=recipe.epochs,
+                        batch_size=recipe.batch_size, lr=recipe.lr, device=device, seed=recipe.seed, progress=progress)
+        m.set_latent_scale(images)
+        return history
+
+    trained = load_or_train(model, "scenes_vae", {"dataset": "shapes", **asdict(recipe)}, fit,
+                            directories=directories, save_to=save_to)
+    trained.model.eval()
+    return trained
+
+
+# --- the judge ---------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class JudgeRecipe:
+    """What decides what the judge learns: one-object scenes, degraded by blur, noise and the VAE's round trip."""
+
+    n_train: int = 10000
+    channels: tuple[int, int, int] = (16, 32, 32)
+    width: int = 64
+    epochs: int = 10
+    lr: float = 1e-3
+    batch_size: int = 64
+    vae: VAERecipe = field(default_factory=VAERecipe)  # whose reconstructions it learns to read
+    data_seed: int = 1  # other scenes than the VAE's and the U-Net's
+    seed: int = 0
+
+
+def judge_scenes(recipe: JudgeRecipe, split: str = "train", n: int | None = None) -> Scenes:
+    """The judge's one-object training scenes, or n fresh test scenes."""
+    return _scenes(recipe.n_train if n is None else n, (1,), recipe.data_seed, split)
+
+
+def shape_judge(recipe: JudgeRecipe = JudgeRecipe(), *, device: str | torch.device | None = None,
+                progress: bool = True, directories: Directories = (SHIPPED_DIR, CACHE_DIR),
+                save_to: Path | None = CACHE_DIR) -> Trained:
+    """The judge trained by `recipe` (it loads or trains the recipe's VAE first, for the reconstructions)."""
+    seed_everything(recipe.seed)
+    model = Judge(recipe.channels, recipe.width).to(get_device(device))
+
+    def fit(m: Judge) -> list[float]:
+        autoencoder = vae(recipe.vae, device=device, progress=progress, directories=directories, save_to=save_to).model
+        scenes = judge_scenes(recipe)
+        where = autoencoder.latent_scale.device
+        with torch.no_grad():
+            reconstructions = torch.cat([autoencoder.reconstruct(part.to(where)).cpu()
+                                         for part in scenes.images.split(1000)])
+        seed_everything(recipe.seed)  # the augmentations' random draws are part of the recipe
+        return train(m, (scenes.images, reconstructions, *scene_labels(scenes)), judge_loss, epochs=recipe.epochs,
+                     batch_size=recipe.batch_size, lr=recipe.lr, device=device, seed=recipe.seed, progress=progress)
+
+    trained = load_or_train(model, "scenes_judge", {"dataset": "shapes", **asdict(recipe)}, fit,
+                            directories=directories, save_to=save_to)
+    trained.model.eval()
+    return trained
+
+
+# --- the text encoder --------------------------------------------------------------------------------------------
+
+class TextEncoder:
+    """Lecture 5's MiniCLIP text transformer, frozen: prompts -> every token's state (N, max_len, d_model)."""
+
+    def __init__(self, clip: MiniCLIP, tokenizer: Tokenizer | None = None):
+        self.transformer = clip.text_encoder.eval().requires_grad_(False)
+        self.tokenizer = tokenizer or scene_tokenizer()
+        self.length, self.dim = clip.max_len, clip.text_encoder.embed.embedding_dim
+
+    def tokenize(self, prompts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token ids (N, max_len) padded with <pad>, and the real tokens' mask (N, max_len), words then <eos>."""
+        ids, lengths = self.tokenizer.batch(list(prompts))  # (N, L) with L the longest prompt
+        if ids.shape[1] > self.length:
+            raise ValueError(f"A prompt has {ids.shape[1]} tokens, more than the text encoder's {self.length}.")
+        ids = F.pad(ids, (0, self.length - ids.shape[1]), value=PAD)  # (N, max_len), as SD pads to 77
+        return ids, padding_mask(lengths, self.length)
+
+    @torch.no_grad()
+    def __call__(self, prompts: Sequence[str]) -> torch.Tensor:
+        """Prompts -> token states (N, max_len, d_model) on the CPU; the padding's states summarise the prompt too."""
+        ids, mask = self.tokenize(prompts)
+        device = self.transformer.embed.weight.device
+        hidden, _ = self.transformer(ids.to(device), key_padding_mask=mask.to(device))  # causal: word i sees 0..i
+        return hidden.cpu()
+
+    def null_context(self) -> torch.Tensor:
+        """(1, max_len, d_model): the empty prompt '' (only <eos>, then padding), the 'no text' of guidance."""
+        return self([""])
+
+    def token_names(self, prompt: str) -> list[str]:
+        """The real tokens of a prompt, e.g. ['a', 'large', 'red', 'circle', '<eos>']."""
+        return [self.tokenizer.itos[i] for i in self.tokenizer.encode(prompt)]
+
+
+def text_encoder(clip_recipe: CLIPRecipe = CLIPRecipe(), *, device: str | torch.device | None = None,
+                 progress: bool = True, directories: Directories = (SHIPPED_DIR, CACHE_DIR),
+                 save_to: Path | None = CACHE_DIR) -> TextEncoder:
+    """Lecture 5's trained MiniCLIP (shipped, else trained), its text half frozen."""
+    clip = mini_clip(clip_recipe, device=device, progress=progress, directories=directories, save_to=save_to).model
+    return TextEncoder(clip)
+
+
+# --- the U-Net ---------------------------------------------------------------------------------------------------
+
+SCHEDULES = {"linear": linear_schedule, "cosine": cosine_schedule}
+
+
+@dataclass(frozen=True)
+class UNetRecipe:
+    """What decides what a noise-predicting U-Net learns: on VAE latents (8x8x4) or on pixels (32x32x3)."""
+
+    space: str = "latent"  # 'latent' or 'pixel'
+    channels: tuple[int, ...] = (64, 96)
+    attention: tuple[bool, ...] = (True, True)  # cross-attention at each level (and always in the middle)
+    n_heads: int = 4
+    n_train: int = 20000
+    n_objects: tuple[int, ...] = (1, 2)  # two-object scenes too: 'red' and 'blue' then attend to different places
+    schedule: str = "linear"
+    T: int = 1000
+    p_uncond: float = 0.1  # how often the text is dropped in training, for classifier-free guidance
+    epochs: int = 12
+    lr: float = 1e-3
+    batch_size: int = 128
+    vae: VAERecipe | None = field(default_factory=VAERecipe)  # None in pixel space
+    clip: CLIPRecipe = field(default_factory=CLIPRecipe)
+    data_seed: int = 2
+    seed: int = 0
+
+    @classmethod
+    def pixel(cls, **changes) -> "UNetRecipe":
+        """The pixel-space baseline: three levels (32, 16, 8), cross-attention on the two coarser ones.
+
+        Same compute as the latent U-Net: a step on 64 images of 32x32x3 costs 2.9x a latent step on 128 8x8x4
+        latents (0.48 s against 0.167 s, one CPU thread, measured side by side), so 2 epochs of batches of 64
+        (626 steps) take as long as the latent U-Net's 12 epochs of batches of 128 (1884 steps), about 5 minutes.
+        """
+        defaults = dict(space="pixel", channels=(32, 64, 64), attention=(False, True, True), vae=None, batch_size=64,
+                        epochs=2)
+        return cls(**{**defaults, **changes})
+
+
+def unet_scenes(recipe: UNetRecipe, split: str = "train", n: int | None = None) -> Scenes:
+    """The U-Net's training scenes (images and captions), or n fresh test scenes."""
+    return _scenes(recipe.n_train if n is None else n, recipe.n_objects, recipe.data_seed, split)
+
+
+def build_unet(recipe: UNetRecipe, context_dim: int = 64, device: str | torch.device | None = None) -> UNet:
+    """The recipe's U-Net before training (seeded: the initial weights are part of the recipe)."""
+    if recipe.space not in ("latent", "pixel"):
+        raise ValueError(f"space must be 'latent' or 'pixel', got {recipe.space!r}.")
+    if (recipe.space == "latent") != (recipe.vae is not None):
+        raise ValueError("A latent U-Net needs a VAE recipe, a pixel U-Net none.")
+    seed_everything(recipe.seed)
+    in_channels = recipe.vae.latent_channels if recipe.vae is not None else 3
+    return UNet(in_channels, recipe.channels, context_dim, recipe.n_heads, recipe.attention,
+                recipe.T).to(get_device(device))
+
+
+def unet(recipe: UNetRecipe = UNetRecipe(), *, device: str | torch.device | None = None, progress: bool = True,
+         directories: Directories = (SHIPPED_DIR, CACHE_DIR), save_to: Path | None = CACHE_DIR) -> Trained:
+    """The U-Net trained by `recipe` with course_lib.diffusion's loss (loads or trains the VAE and MiniCLIP first)."""
+    kwargs = dict(device=device, progress=progress, directories=directories, save_to=save_to)
+    encoder = text_encoder(recipe.clip, **kwargs)
+    model = build_unet(recipe, encoder.dim, device)
+
+    def fit(m: UNet) -> list[float]:
+        scenes = unet_scenes(recipe)
+        to_model = _to_model_space(vae(recipe.vae, **kwargs).model if recipe.vae is not None else None)
+        x0 = torch.cat([to_model(scenes.images[i:i + 1000]) for i in range(0, len(scenes), 1000)])  # (N, C, h, w)
+        captions = sorted(set(scenes.captions))
+        index = {c: i for i, c in enumerate(captions)}
+        contexts = encoder(captions).to(get_device(device))  # (distinct captions, L, d): the encoder runs once
+        which = torch.tensor([index[c] for c in scenes.captions])  # (N,)
+        null, schedule = encoder.null_context().to(contexts.device), make_schedule(recipe)
+
+        def loss(model: UNet, x: torch.Tensor, caption: torch.Tensor) -> torch.Tensor:
+            return diffusion_loss(model, x, contexts[caption], schedule, p_uncond=recipe.p_uncond, null_context=null)
+
+        seed_everything(recipe.seed)  # the steps and noise drawn in training are part of the recipe
+        return train(m, (x0, which), loss, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr,
+                     device=device, seed=recipe.seed, progress=progress)
+
+    config = {"dataset": "shapes", **asdict(recipe)}
+    trained = load_or_train(model, f"scenes_unet_{recipe.space}", config, fit, directories=directories,
+                            save_to=save_to)
+    trained.model.eval()
+    return trained
+
+
+def make_schedule(recipe: UNetRecipe) -> NoiseSchedule:
+    """The recipe's noise schedule ('linear' or 'cosine', T steps)."""
+    if recipe.schedule not in SCHEDULES:
+        raise ValueError(f"Unknown schedule {recipe.schedule!r}: choose one of {sorted(SCHEDULES)}.")
+    return SCHEDULES[recipe.schedule](recipe.T)
+
+
+def _to_model_space(autoencoder: VAE | None):
+    """images (B, 3, 32, 32) in [0, 1] -> what the U-Net denoises: scaled latents, or pixels in [-1, 1]."""
+    @torch.no_grad()
+    def to_model(images: torch.Tensor) -> torch.Tensor:
+        if autoencoder is None:
+            return images * 2 - 1  # pixels in [-1, 1], as DDPM
+        return autoencoder.to_latent(images.to(autoencoder.latent_scale.device)).cpu()
+    return to_model
+
+
+# --- the pipeline ------------------------------------------------------------------------------------------------
+
+class AttentionMaps(NamedTuple):
+    """What cross_attention_maps returns: the image, its prompt's real tokens, and where each token was looked at."""
+
+    image: torch.Tensor  # (3, 32, 32)
+    tokens: list[str]  # the prompt's words and <eos>
+    maps: torch.Tensor  # (tokens, h, w): attention weight each pixel gave each token, averaged over steps and heads
+
+
+class MiniStableDiffusion:
+    """Text encoder + U-Net + VAE decoder + noise schedule: prompts in, 32x32 images out (no VAE: pixel space)."""
+
+    def __init__(self, unet: UNet, text: TextEncoder, autoencoder: VAE | None, schedule: NoiseSchedule):
+        expected = autoencoder.latent_channels if autoencoder is not None else 3
+        if unet.in_channels != expected:
+            source = "the VAE's latents" if autoencoder is not None else "pixels"
+            raise ValueError(f"The U-Net denoises {unet.in_channels} channels, but {source} have {expected}.")
+        self.unet, self.text, self.vae, self.schedule = unet.eval(), text, autoencoder, schedule
+        self.device = next(unet.parameters()).device
+        self.null_context = text.null_context().to(self.device)  # (1, L, d): the empty prompt
+
+    @property
+    def sample_shape(self) -> tuple[int, int, int]:
+        """(C, h, w) the U-Net denoises: (4, 8, 8) latents, or (3, 32, 32) pixels."""
+        return (self.vae.latent_channels, 8, 8) if self.vae is not None else (3, 32, 32)
+
+    @torch.no_grad()
+    def decode(self, x: torch.Tensor) -> torch.Tensor:
+        """What the sampler ends with (latents or pixels in [-1, 1]) -> images (N, 3, 32, 32) in [0, 1] on the CPU."""
+        images = self.vae.from_latent(x.to(self.device)) if self.vae is not None else (x + 1) / 2
+        return images.clamp(0.0, 1.0).cpu()
+
+    @torch.no_grad()
+    def generate(self, prompts: Sequence[str], steps: int = 25, sampler: str = "ddim", guidance_scale: float = 3.0,
+                 seed: int = 0, eta: float = 0.0, batch_size: int = 128, progress: bool = False) -> torch.Tensor:
+        """Images (N, 3, 32, 32) in [0, 1] for N prompts: DDIM with `steps` steps, or DDPM with all T."""
+        if sampler not in ("ddim", "ddpm"):
+            raise ValueError(f"sampler must be 'ddim' or 'ddpm', got {sampler!r}.")
+        generator = torch.Generator().manual_seed(seed)  # on the CPU: the same seed draws the same images anywhere
+        images = []
+        for i in range(0, len(prompts), batch_size):
+            context = self.text(prompts[i:i + batch_size]).to(self.device)  # (B, L, d)
+            shape = (len(context), *self.sample_shape)
+            common = dict(null_context=self.null_context, guidance_scale=guidance_scale, generator=generator,
+                          progress=progress)
+            if sampler == "ddim":
+                x = ddim_sample(self.unet, shape, context, self.schedule, steps=steps, eta=eta, **common)
+            else:
+                x = ddpm_sample(self.unet, shape, context, self.schedule, **common)
+            images.append(self.decode(x))
+        return torch.cat(images)
+
+    @torch.no_grad()
+    def trajectory(self, prompt: str, steps: int = 25, guidance_scale: float = 3.0, seed: int = 0) -> torch.Tensor:
+        """(steps + 1, 3, 32, 32): every x_t of one DDIM run, decoded, from pure noise to the image."""
+        context = self.text([prompt]).to(self.device)
+        _, states = ddim_sample(self.unet, (1, *self.sample_shape), context, self.schedule, steps=steps,
+                                null_context=self.null_context, guidance_scale=guidance_scale,
+                                generator=torch.Generator().manual_seed(seed), progress=False, return_trajectory=True)
+        return self.decode(torch.cat(states))
+
+    @torch.no_grad()
+    def img2img(self, images: torch.Tensor, prompts: Sequence[str], strength: float = 0.6, steps: int = 25,
+                guidance_scale: float = 3.0, seed: int = 0) -> torch.Tensor:
+        """Redraw images (N, 3, 32, 32) after the prompts: noise them to `strength`, then denoise (SDEdit)."""
+        if self.vae is not None:
+            x0 = self.vae.to_latent(images.to(self.device))
+        else:
+            x0 = images.to(self.device) * 2 - 1
+        x = img2img(self.unet, x0, self.text(prompts).to(self.device), self.schedule, strength=strength, steps=steps,
+                    null_context=self.null_context, guidance_scale=guidance_scale,
+                    generator=torch.Generator().manual_seed(seed), progress=False)
+        return self.decode(x)
+
+    @torch.no_grad()
+    def cross_attention_maps(self, prompt: str, steps: int = 25, guidance_scale: float = 3.0, seed: int = 0,
+                             level: int | None = None) -> AttentionMaps:
+        """Draw one image, then replay each DDIM step to read where the pixels looked in the prompt.
+
+        The maps average the attention weights over every step and every head of the cross-attention blocks at
+        U-Net level `level` (0 = the finest, 8x8 for latents; default the deepest, 4x4, where the middle block
+        sits too), as Hertz et al.'s prompt-to-prompt averages its 16x16 maps. A token's map is the share of
+        attention each pixel gave it; what the prompt's tokens leave goes to the padding, which, as in Stable
+        Diffusion, the U-Net reads too (the causal encoder's padding states summarise the whole prompt).
+        """
+        level = self.unet.levels - 1 if level is None else level
+        context = self.text([prompt]).to(self.device)  # (1, L, d)
+        x_final, trajectory = ddim_sample(
+            self.unet, (1, *self.sample_shape), context, self.schedule, steps=steps, null_context=self.null_context,
+            guidance_scale=guidance_scale, generator=torch.Generator().manual_seed(seed), progress=False,
+            return_trajectory=True)
+        timesteps = ddim_timesteps(self.schedule.T, steps)
+        total, count = 0.0, 0
+        for x_t, t in zip(trajectory, timesteps):  # trajectory[i] is the input of step i
+            _, maps = self.unet(x_t.to(self.device), torch.tensor([t], device=self.device), context,
+                                return_attention=True)
+            side = self.sample_shape[1] // 2 ** level
+            for weights in maps:  # (1, heads, H*W, L) per block
+                if weights.shape[2] == side * side:
+                    total, count = total + weights[0].mean(0), count + 1  # (H*W, L), averaged over heads
+        if count == 0:
+            raise ValueError(f"No cross-attention block works at level {level} of this U-Net.")
+        tokens = self.text.token_names(prompt)
+        maps = (total / count).T[:len(tokens)].reshape(len(tokens), side, side).cpu()  # (tokens, side, side)
+        return AttentionMaps(self.decode(x_final)[0], tokens, maps)
+
+
+def mini_stable_diffusion(recipe: UNetRecipe = UNetRecipe(), *, device: str | torch.device | None = None,
+                          progress: bool = True, directories: Directories = (SHIPPED_DIR, CACHE_DIR),
+                          save_to: Path | None = CACHE_DIR) -> MiniStableDiffusion:
+    """The pipeline of `recipe`'s U-Net (latent or pixel), its VAE and lecture 5's text encoder, loaded or trained."""
+    kwargs = dict(device=device, progress=progress, directories=directories, save_to=save_to)
+    model = unet(recipe, **kwargs).model
+    autoencoder = vae(recipe.vae, **kwargs).model if recipe.vae is not None else None
+    return MiniStableDiffusion(model, text_encoder(recipe.clip, **kwargs), autoencoder,
+                               make_schedule(recipe).to(get_device(device)))
