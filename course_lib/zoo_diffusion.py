@@ -329,6 +329,8 @@ class MiniStableDiffusion:
         """Images (N, 3, 32, 32) in [0, 1] for N prompts: DDIM with `steps` steps, or DDPM with all T."""
         if sampler not in ("ddim", "ddpm"):
             raise ValueError(f"sampler must be 'ddim' or 'ddpm', got {sampler!r}.")
+        if isinstance(prompts, str) or len(prompts) == 0:
+            raise ValueError("generate() needs a non-empty list of prompts (for one prompt, pass [prompt]).")
         generator = torch.Generator().manual_seed(seed)  # on the CPU: the same seed draws the same images anywhere
         images = []
         for i in range(0, len(prompts), batch_size):

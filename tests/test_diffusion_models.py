@@ -160,6 +160,8 @@ def test_pipeline_generates_images_of_the_right_shape_from_untrained_parts(text)
     assert redrawn.shape == (2, 3, 32, 32)
     with pytest.raises(ValueError, match="sampler"):
         sd.generate(["a small red circle"], sampler="euler")
+    with pytest.raises(ValueError, match="list of prompts"):
+        sd.generate("a small red circle")
     with pytest.raises(ValueError, match="channels"):
         MiniStableDiffusion(build_unet(UNetRecipe.pixel(), text.dim), text, VAE(), linear_schedule())
 
