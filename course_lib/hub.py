@@ -140,6 +140,18 @@ def _looks_like_a_path(name_or_path: str | Path) -> bool:
     text = str(name_or_path)
     return isinstance(name_or_path, Path) or text.startswith((".", "~", "/")) or text.count("/") > 1 or "\\" in text
 
+def _model_source(name_or_path: str | Path, marker: str, kind: str, example_id: str) -> tuple[str | Path, dict]:
+    """(what to pass to from_pretrained, its kwargs): a local folder (offline, must hold `marker`) or a Hub id."""
+    path = Path(name_or_path).expanduser()
+    if not (path.is_dir() or _looks_like_a_path(name_or_path)):
+        return str(name_or_path), {}
+    if not path.is_dir():
+        raise FileNotFoundError(f"No folder {path}: pass a folder saved with save_pretrained, or a Hub id "
+                                f"such as '{example_id}'.")
+    if not (path / marker).is_file():
+        raise FileNotFoundError(f"{path} is not {kind} (no {marker}).")
+    return path, {"local_files_only": True}  # a local folder never touches the network
+
 
 def load_hf_clip(name_or_path: str | Path, device: str | None = None) -> HFCLIP:
     """A real CLIP (CLIPModel + CLIPProcessor): from a local folder, offline; else by Hub id (needs network or a cache).
@@ -147,16 +159,8 @@ def load_hf_clip(name_or_path: str | Path, device: str | None = None) -> HFCLIP:
     'openai/clip-vit-base-patch32' is OpenAI's ViT-B/32 (600 MB): download it once with network, or save it
     with `save_pretrained` into a folder and pass the folder.
     """
-    path = Path(name_or_path).expanduser()
-    if path.is_dir() or _looks_like_a_path(name_or_path):
-        if not path.is_dir():
-            raise FileNotFoundError(f"No folder {path}: pass a folder saved with save_pretrained, or a Hub id "
-                                    "such as 'openai/clip-vit-base-patch32'.")
-        if not (path / "config.json").is_file():
-            raise FileNotFoundError(f"{path} is not a Hugging Face model folder (no config.json).")
-        source, kwargs = path, {"local_files_only": True}  # a local folder never touches the network
-    else:
-        source, kwargs = str(name_or_path), {}
+    source, kwargs = _model_source(name_or_path, "config.json", "a Hugging Face model folder",
+                                   "openai/clip-vit-base-patch32")
     transformers = _transformers()
     try:
         model = transformers.CLIPModel.from_pretrained(source, **kwargs)
@@ -314,16 +318,8 @@ def load_hf_stable_diffusion(name_or_path: str | Path, device: str | None = None
     scheduler/, ...). On a GPU, dtype=torch.float16 halves the memory. The pipeline's own safety checker, if it ships
     one, is kept.
     """
-    path = Path(name_or_path).expanduser()
-    if path.is_dir() or _looks_like_a_path(name_or_path):
-        if not path.is_dir():
-            raise FileNotFoundError(f"No folder {path}: pass a folder saved with save_pretrained, or a Hub id "
-                                    "such as 'stable-diffusion-v1-5/stable-diffusion-v1-5'.")
-        if not (path / "model_index.json").is_file():
-            raise FileNotFoundError(f"{path} is not a diffusers pipeline folder (no model_index.json).")
-        source, kwargs = path, {"local_files_only": True}  # a local folder never touches the network
-    else:
-        source, kwargs = str(name_or_path), {}
+    source, kwargs = _model_source(name_or_path, "model_index.json", "a diffusers pipeline folder",
+                                   "stable-diffusion-v1-5/stable-diffusion-v1-5")
     diffusers = _diffusers()
     try:
         pipe = diffusers.StableDiffusionPipeline.from_pretrained(source, torch_dtype=dtype, **kwargs)

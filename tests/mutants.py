@@ -48,3 +48,18 @@ def failing_hidden_tests(nb: nbformat.NotebookNode, test_cells: set[str]) -> set
     finally:
         torch.set_num_threads(threads)  # the set-up cell asks for one thread
     return failing
+
+
+def autograde_students(tmp: Path, assignment: str, notebooks: dict[str, nbformat.NotebookNode], filename: str):
+    """One nbgrader autograde run, in a scratch course under tmp, of one student per notebook: {name: score}."""
+    from ci.check_grading import autograde, generate_release, scratch_course
+
+    course = scratch_course(tmp / "course")
+    generate_release(course, assignment)
+    students = {}
+    for name, nb in notebooks.items():
+        folder = tmp / name
+        folder.mkdir()
+        nbformat.write(nb, folder / filename)
+        students[name] = folder
+    return autograde(course, assignment, students)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from ci.check_grading import REPO, autograde, generate_release, scratch_course
+from ci.check_grading import REPO
+from mutants import autograde_students
 from mutants import failing_hidden_tests as _failing
 from mutants import mutant as _mutant
 
@@ -81,15 +82,7 @@ def test_hidden_tests_alone_catch_the_mistake_in_its_part_only(name):
 def graded(tmp_path_factory):
     """One autograde run: a student per classic mistake."""
     tmp = tmp_path_factory.mktemp("grading-attention")
-    course = scratch_course(tmp / "course")
-    generate_release(course, ASSIGNMENT)
-    students = {}
-    for name in AUTOGRADED:
-        folder = tmp / name
-        folder.mkdir()
-        nbformat.write(mutant(name), folder / SOURCE.name)
-        students[name] = folder
-    return autograde(course, ASSIGNMENT, students)
+    return autograde_students(tmp, ASSIGNMENT, {name: mutant(name) for name in AUTOGRADED}, SOURCE.name)
 
 
 def test_the_points_add_up():

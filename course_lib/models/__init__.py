@@ -2,14 +2,18 @@
 
 from course_lib.models.attention import (AdditiveAttention, MultiHeadAttention, MultiplicativeAttention,
                                          scaled_dot_product_attention)
+from course_lib.models.clip import MiniCLIP
 from course_lib.models.autoencoder import Autoencoder, LinearAutoencoder, MLPAutoencoder, make_autoencoder
 from course_lib.models.cnn import DigitsCNN
 from course_lib.models.conv_autoencoder import ConvAutoencoder
 from course_lib.models.pca import PCA
 from course_lib.models.seq2seq import Seq2Seq
 from course_lib.models.transformer import TinyTransformer, TransformerEncoder
+from course_lib.models.unet import UNet
+from course_lib.models.vae import VAE
 from course_lib.models.visual_attention import VisualAttention
 
 __all__ = ["PCA", "Autoencoder", "LinearAutoencoder", "MLPAutoencoder", "make_autoencoder", "ConvAutoencoder",
            "DigitsCNN", "AdditiveAttention", "MultiplicativeAttention", "MultiHeadAttention",
-           "scaled_dot_product_attention", "TinyTransformer", "TransformerEncoder", "Seq2Seq", "VisualAttention"]
+           "scaled_dot_product_attention", "TinyTransformer", "TransformerEncoder", "Seq2Seq", "VisualAttention",
+           "MiniCLIP", "UNet", "VAE"]
