@@ -7,7 +7,8 @@ nbgrader run of a scratch course (the instructor's files are never touched).
 import nbformat
 import pytest
 
-from ci.check_grading import REPO, autograde, generate_release, scratch_course
+from ci.check_grading import REPO
+from mutants import autograde_students, mutant
 
 ASSIGNMENT = "clip"
 SOURCE = REPO / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
@@ -56,27 +57,12 @@ def points_per_test() -> dict[str, float]:
             if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")}
 
 
-def mutant_folder(tmp, student, cell_id, edits):
-    """A copy of the instructor notebook with one answer cell edited, as a student's folder."""
-    nb = nbformat.read(SOURCE, as_version=4)
-    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == cell_id)
-    for old, new in edits:
-        assert cell.source.count(old) == 1, f"{student}: {old!r} is not (once) in the answer cell {cell_id}"
-        cell.source = cell.source.replace(old, new)
-    folder = tmp / student
-    folder.mkdir()
-    nbformat.write(nb, folder / SOURCE.name)
-    return folder
-
-
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """Autograde every mutant student in one nbgrader run."""
     tmp = tmp_path_factory.mktemp("grading-clip")
-    course = scratch_course(tmp / "course")
-    generate_release(course, ASSIGNMENT)
-    students = {name: mutant_folder(tmp, name, cell_id, edits) for name, (cell_id, edits, _) in MUTANTS.items()}
-    return autograde(course, ASSIGNMENT, students)
+    students = {name: mutant(SOURCE, cell_id, edits) for name, (cell_id, edits, _) in MUTANTS.items()}
+    return autograde_students(tmp, ASSIGNMENT, students, SOURCE.name)
 
 
 def test_the_exercise_has_its_points():
