@@ -13,13 +13,15 @@ NBGRADER := cd grading && $(BIN)/nbgrader
 LAB := cd grading && $(BIN)/jupyter lab --notebook-dir=$(CURDIR) --config=$(CURDIR)/ci/lab/jupyter_lab_config.py \
 	$(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help setup course site test browser-test lab release collect autograde feedback export grading-check constraints clean
+.PHONY: help setup course site test bench browser-test lab release collect autograde feedback export grading-check constraints clean
 
 help:
 	@echo "make course   set up, then execute every notebook (full mode) into build/, with HTML, a timing table"
 	@echo "              and the static site build/site/index.html"
 	@echo "make test     set up, then run the whole test suite (unit tests, notebooks in smoke mode, grading checks,"
 	@echo "              JupyterLab in chromium when /usr/bin/chromium is installed)"
+	@echo "make bench    set up, then time everything (notebooks, models, attention, samplers, grading) into"
+	@echo "              build/bench.md and check the run-time budgets (about 45 minutes; not part of make test)"
 	@echo "make lab      open the course in JupyterLab"
 	@echo "instructor:   make release | collect | autograde | feedback | export   [ASSIGNMENT=$(ASSIGNMENT)]"
 
@@ -40,6 +42,9 @@ site: $(STAMP)  ## rebuild build/site/ from build/executed/ without running the 
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+bench: $(STAMP)  ## build/bench.md; exits 1 if a run-time budget is broken. BENCH_ARGS="--sections notebooks"
+	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
 
 browser-test: $(STAMP)  ## only the JupyterLab-in-chromium test; screenshots in build/browser/
 	$(BIN)/python -m pytest tests/test_browser.py

@@ -41,6 +41,23 @@ def milliseconds(fn, q, k, v, mask, backward: bool, repeats: int) -> float:
     return 1000 * sorted(times[1:])[len(times[1:]) // 2]
 
 
+def compare(device: torch.device, lengths: list[int], batch: int = 2, heads: int = 4, d_head: int = 64,
+            repeats: int = 5, causal: bool = False) -> list[dict]:
+    """One row per (length, pass): milliseconds for the course's attention and PyTorch's, and their ratio."""
+    rows = []
+    for length in lengths:
+        shape = (batch, heads, length, d_head)
+        q, k, v = (torch.randn(shape, device=device, requires_grad=True) for _ in range(3))
+        mask = causal_mask(length, device) if causal else None
+        for backward in (False, True):
+            with torch.set_grad_enabled(backward):
+                ours = milliseconds(course, q, k, v, mask, backward, repeats)
+                theirs = milliseconds(fused, q, k, v, mask, backward, repeats)
+            rows.append({"L": length, "pass": "forward + backward" if backward else "forward",
+                         "course_ms": ours, "torch_ms": theirs, "ratio": ours / theirs})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lengths", type=int, nargs="+", default=[64, 128, 256, 512, 1024, 2048])
@@ -56,16 +73,9 @@ def main(argv: list[str] | None = None) -> None:
           f"torch threads {torch.get_num_threads()}, causal mask: {args.causal}\n")
     print("| L | pass | course (ms) | PyTorch (ms) | course / PyTorch |")
     print("|---:|---|---:|---:|---:|")
-    for length in args.lengths:
-        shape = (args.batch, args.heads, length, args.d_head)
-        q, k, v = (torch.randn(shape, device=device, requires_grad=True) for _ in range(3))
-        mask = causal_mask(length, device) if args.causal else None
-        for backward in (False, True):
-            with torch.set_grad_enabled(backward):
-                ours = milliseconds(course, q, k, v, mask, backward, args.repeats)
-                theirs = milliseconds(fused, q, k, v, mask, backward, args.repeats)
-            label = "forward + backward" if backward else "forward"
-            print(f"| {length} | {label} | {ours:.2f} | {theirs:.2f} | {ours / theirs:.2f} |", flush=True)
+    for row in compare(device, args.lengths, args.batch, args.heads, args.d_head, args.repeats, args.causal):
+        print(f"| {row['L']} | {row['pass']} | {row['course_ms']:.2f} | {row['torch_ms']:.2f} | {row['ratio']:.2f} |",
+              flush=True)
 
 
 if __name__ == "__main__":

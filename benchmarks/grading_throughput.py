@@ -40,6 +40,27 @@ def class_of(source: Path, assignment: str, n: int, root: Path) -> Course:
     return course
 
 
+def throughput(n: int, assignment: str = "pca_autoencoders", workers: int | None = None,
+               serial: bool = True) -> dict[str, float]:
+    """Submissions per minute for n copies of the solution: serial (if asked) and on `workers` Dask workers."""
+    workers = workers or os.cpu_count()
+    tiny = REPO / "tests" / "class_grading_notebooks" / "tiny"
+    source = tiny if assignment == "tiny" else REPO / "solutions" / assignment
+    settings = Settings(cell_timeout=300, notebook_timeout=900)
+    rates = {}
+    runs = ([("serial", 0)] if serial else []) + [(f"parallel ({workers} workers)", workers)]
+    for label, n_workers in runs:
+        with tempfile.TemporaryDirectory(prefix="classgrade-bench-") as tmp:
+            course = class_of(source, assignment, n, Path(tmp) / "course")
+            start = time.perf_counter()
+            summary = autograde(assignment, course, settings, n_workers=n_workers)
+            seconds = time.perf_counter() - start
+        if len(summary.graded) != n or len(set(summary.graded.values())) != 1:
+            raise RuntimeError(f"Not every copy of the solution got the same score:\n{summary.text()}")
+        rates[label] = n / seconds * 60
+    return rates
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=200, help="submissions (copies of the solution)")
@@ -49,23 +70,11 @@ def main() -> None:
     parser.add_argument("--skip-serial", action="store_true")
     args = parser.parse_args()
     assignment = "tiny" if args.tiny else args.assignment
-    source = REPO / "tests" / "class_grading_notebooks" / "tiny" if args.tiny else REPO / "solutions" / assignment
-    settings = Settings(cell_timeout=300, notebook_timeout=900)
     print(f"{args.n} x {assignment}; sandbox: {'bubblewrap + rlimits' if bwrap_works() else 'rlimits only'}; "
           f"{os.cpu_count()} cores")
-    rates = {}
-    runs = ([("serial", 0)] if not args.skip_serial else []) + [(f"parallel ({args.workers} workers)", args.workers)]
-    for label, workers in runs:
-        with tempfile.TemporaryDirectory(prefix="classgrade-bench-") as tmp:
-            course = class_of(source, assignment, args.n, Path(tmp) / "course")
-            start = time.perf_counter()
-            summary = autograde(assignment, course, settings, n_workers=workers)
-            seconds = time.perf_counter() - start
-            full = max(summary.graded.values(), default=0)
-            assert len(summary.graded) == args.n and len(set(summary.graded.values())) == 1, summary.text()
-        rates[label] = args.n / seconds * 60
-        print(f"{label:>24}: {args.n} in {seconds:6.1f} s = {rates[label]:6.1f} submissions/minute "
-              f"(each scored {full:g})")
+    rates = throughput(args.n, assignment, args.workers, serial=not args.skip_serial)
+    for label, rate in rates.items():
+        print(f"{label:>24}: {rate:6.1f} submissions/minute")
     if len(rates) == 2:
         serial, parallel = rates.values()
         print(f"speed-up: {parallel / serial:.2f}x")

@@ -14,7 +14,8 @@ from torch import nn
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_DIR = REPO_ROOT / "checkpoints"  # committed, made by scripts/train_checkpoints.py
-CACHE_DIR = REPO_ROOT / "build" / "checkpoints"  # what a run trained itself; not in git
+# what a run trained itself; not in git. $COURSE_CACHE_DIR moves it (the benchmarks time a clean clone that way)
+CACHE_DIR = Path(os.environ.get("COURSE_CACHE_DIR") or REPO_ROOT / "build" / "checkpoints")
 
 
 class Trained(NamedTuple):

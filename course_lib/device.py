@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 
@@ -40,3 +41,17 @@ def seed_everything(seed: int = 0) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def autocast(device: str | torch.device, enabled: bool = True):
+    """Mixed precision where it pays: bf16 (else fp16) autocast on CUDA; on CPU and MPS a no-op context.
+
+    Matrix products and convolutions then run in 16 bits on the GPU's tensor cores; losses and normalisations stay
+    in fp32. The course's models are small, so the gain is modest (benchmarks/README.md); results differ from fp32
+    in the third digit.
+    """
+    device = torch.device(device)
+    if not enabled or device.type != "cuda":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast("cuda", dtype=dtype)

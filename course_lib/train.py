@@ -9,7 +9,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
-from course_lib.device import get_device
+from course_lib.device import autocast, get_device
 
 LossFn = Callable[..., torch.Tensor]  # loss_fn(model, *batch) -> scalar loss
 
@@ -35,11 +35,13 @@ def train(
     device: str | torch.device | None = None,
     seed: int = 0,
     progress: bool = True,
+    mixed_precision: bool = False,
 ) -> list[float]:
     """Train with Adam on shuffled mini-batches; return the mean loss of every epoch.
 
     `data` is one tensor (autoencoders: input = target) or a tuple of tensors
     with equal first dimension; each batch is passed on as loss_fn(model, *batch).
+    mixed_precision: bf16 autocast on CUDA (course_lib.device.autocast); no effect on CPU.
     """
     tensors = (data,) if isinstance(data, torch.Tensor) else tuple(data)
     if epochs < 1 or batch_size < 1:
@@ -49,6 +51,8 @@ def train(
     generator = torch.Generator().manual_seed(seed)  # the shuffling order is part of the result
     loader = DataLoader(TensorDataset(*tensors), batch_size=batch_size, shuffle=True, generator=generator)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    if mixed_precision and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ValueError("mixed_precision needs a GPU with bf16 (fp16 would need a gradient scaler); use fp32 here.")
 
     history = []
     bar = tqdm(range(epochs), desc=f"training {type(model).__name__}", disable=not progress, leave=False)
@@ -56,7 +60,8 @@ def train(
         total, count = torch.zeros((), device=device), 0
         for batch in loader:
             batch = [t.to(device, non_blocking=True) for t in batch]
-            loss = loss_fn(model, *batch)
+            with autocast(device, enabled=mixed_precision):
+                loss = loss_fn(model, *batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -205,15 +205,20 @@ def build_unet(recipe: UNetRecipe, context_dim: int = 64, device: str | torch.de
 
 
 def unet(recipe: UNetRecipe = UNetRecipe(), *, device: str | torch.device | None = None, progress: bool = True,
-         directories: Directories = (SHIPPED_DIR, CACHE_DIR), save_to: Path | None = CACHE_DIR) -> Trained:
-    """The U-Net trained by `recipe` with course_lib.diffusion's loss (loads or trains the VAE and MiniCLIP first)."""
+         directories: Directories = (SHIPPED_DIR, CACHE_DIR), save_to: Path | None = CACHE_DIR,
+         text: TextEncoder | None = None, autoencoder: VAE | None = None) -> Trained:
+    """The U-Net trained by `recipe` with course_lib.diffusion's loss, on top of its frozen text encoder and VAE.
+
+    Pass `text` and `autoencoder` when you have them; otherwise they are loaded (or trained) here.
+    """
     kwargs = dict(device=device, progress=progress, directories=directories, save_to=save_to)
-    encoder = text_encoder(recipe.clip, **kwargs)
+    encoder = text or text_encoder(recipe.clip, **kwargs)
     model = build_unet(recipe, encoder.dim, device)
 
     def fit(m: UNet) -> list[float]:
         scenes = unet_scenes(recipe)
-        to_model = _to_model_space(vae(recipe.vae, **kwargs).model if recipe.vae is not None else None)
+        frozen_vae = autoencoder or (vae(recipe.vae, **kwargs).model if recipe.vae is not None else None)
+        to_model = _to_model_space(frozen_vae)
         x0 = torch.cat([to_model(scenes.images[i:i + 1000]) for i in range(0, len(scenes), 1000)])  # (N, C, h, w)
         captions = sorted(set(scenes.captions))
         index = {c: i for i, c in enumerate(captions)}
@@ -257,7 +262,7 @@ def mini_stable_diffusion(recipe: UNetRecipe = UNetRecipe(), *, device: str | to
                           save_to: Path | None = CACHE_DIR) -> MiniStableDiffusion:
     """The pipeline of `recipe`'s U-Net (latent or pixel), its VAE and lecture 5's text encoder, loaded or trained."""
     kwargs = dict(device=device, progress=progress, directories=directories, save_to=save_to)
-    model = unet(recipe, **kwargs).model
+    text = text_encoder(recipe.clip, **kwargs)  # each part is loaded (or trained) once
     autoencoder = vae(recipe.vae, **kwargs).model if recipe.vae is not None else None
-    return MiniStableDiffusion(model, text_encoder(recipe.clip, **kwargs), autoencoder,
-                               make_schedule(recipe).to(get_device(device)))
+    model = unet(recipe, text=text, autoencoder=autoencoder, **kwargs).model
+    return MiniStableDiffusion(model, text, autoencoder, make_schedule(recipe).to(get_device(device)))

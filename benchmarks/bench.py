@@ -1,0 +1,203 @@
+"""`make bench`: how long the course takes, section by section, written to build/bench.md.
+
+    python -m benchmarks.bench                              # everything (about 45 minutes on 2 CPU cores)
+    python -m benchmarks.bench --sections notebooks         # only the lecture timings and the budgets
+    python -m benchmarks.bench --sections models --no-training   # only the loading times
+
+Sections: notebooks (every notebook in full and smoke mode, as a clean clone runs them, with the slowest cells of
+the slowest lecture), models (training from scratch and loading the checkpoint, for every model of every lecture),
+attention (the course's attention vs torch's fused kernel), sampling (mini Stable Diffusion's samplers: seconds per
+image and the judge's score) and grading (autograding throughput, serial vs parallel).
+Where a CUDA GPU is present, models, attention and sampling are measured on it too, side by side with the CPU.
+
+The budgets below are checked when the notebooks section runs; the command exits 1 if one is broken.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from benchmarks.markdown import table
+from ci.run_notebooks import BUILD, course_notebooks, display_name, execute
+
+SECTIONS = ("notebooks", "models", "attention", "sampling", "grading")
+BUDGETS = {  # seconds on 2 CPU cores, the course's reference machine
+    "whole course, full mode": 30 * 60,
+    "whole course, smoke mode": 10 * 60,
+    "any lecture, full mode": 5 * 60,
+}
+
+
+def budget_failures(full: dict[str, float], smoke: dict[str, float]) -> list[str]:
+    """Every budget the measured seconds per notebook break, as sentences (empty: all kept)."""
+    failures = []
+    checks = [("whole course, full mode", sum(full.values()), full), ("whole course, smoke mode",
+                                                                     sum(smoke.values()), smoke)]
+    for name, seconds, measured in checks:
+        if measured and seconds > BUDGETS[name]:
+            failures.append(f"{name}: {seconds / 60:.1f} min > {BUDGETS[name] / 60:.0f} min")
+    for notebook, seconds in full.items():
+        if notebook.startswith("lectures/") and seconds > BUDGETS["any lecture, full mode"]:
+            failures.append(f"{notebook}, full mode: {seconds / 60:.1f} min > "
+                            f"{BUDGETS['any lecture, full mode'] / 60:.0f} min")
+    return failures
+
+
+def slowest_cells(executed: Path, k: int = 5) -> list[tuple[float, int, str]]:
+    """The k slowest code cells of an executed notebook: (seconds, cell number, first line), from papermill's log."""
+    cells = json.loads(executed.read_text())["cells"]
+    timed = [((c["metadata"].get("papermill") or {}).get("duration") or 0.0, i,
+              "".join(c["source"]).strip().splitlines()[0] if "".join(c["source"]).strip() else "")
+             for i, c in enumerate(cells) if c["cell_type"] == "code"]
+    return sorted(timed, reverse=True)[:k]
+
+
+def run_notebooks(out: Path) -> tuple[list[str], list[str]]:
+    """Every notebook in full then smoke mode, with an empty model cache (as a clean clone); markdown, failures."""
+    seconds: dict[str, dict[str, float]] = {"full": {}, "smoke": {}}
+    with tempfile.TemporaryDirectory(prefix="bench-cache-") as cache:
+        os.environ["COURSE_CACHE_DIR"] = cache  # the notebooks' kernels inherit it: nothing cached from earlier runs
+        for mode in ("full", "smoke"):
+            for notebook in course_notebooks():
+                result = execute(notebook, out / mode, smoke=mode == "smoke", cell_timeout=900, notebook_timeout=1800)
+                if result.status != "ok":
+                    raise RuntimeError(f"{display_name(notebook)} ({mode}): {result.status}: {result.detail}")
+                seconds[mode][display_name(notebook)] = result.seconds
+                print(f"  {mode:>5} {display_name(notebook):<50} {result.seconds:7.1f} s", flush=True)
+        del os.environ["COURSE_CACHE_DIR"]
+    rows = [[name, f"{seconds['full'][name]:.1f}", f"{seconds['smoke'][name]:.1f}"] for name in seconds["full"]]
+    rows.append(["**total**", f"**{sum(seconds['full'].values()):.1f}**", f"**{sum(seconds['smoke'].values()):.1f}**"])
+    lines = ["## Notebooks (wall seconds, one after another, empty model cache)", ""]
+    lines += table(["notebook", "full", "smoke"], rows)
+    lectures = {n: s for n, s in seconds["full"].items() if n.startswith("lectures/")}
+    slowest = max(lectures, key=lectures.get)
+    lines += ["", f"Slowest lecture in full mode: `{slowest}` ({lectures[slowest]:.1f} s); its slowest cells:", ""]
+    lines += table(["seconds", "cell", "first line"], [[f"{s:.1f}", str(i), f"`{line[:80]}`"]
+                                                         for s, i, line in slowest_cells(executed_full(out, slowest))])
+    failures = budget_failures(seconds["full"], seconds["smoke"])
+    lines += ["", "Budgets (2 CPU cores): " + ", ".join(f"{name} < {limit / 60:.0f} min"
+                                                        for name, limit in BUDGETS.items()) + ": "
+              + ("**all kept**." if not failures else "**broken**: " + "; ".join(failures) + ".")]
+    return lines, failures
+
+
+def executed_full(out: Path, name: str) -> Path:
+    return out / "full" / name.lstrip("/")
+
+
+def devices() -> list[str]:
+    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def models_section(train: bool) -> list[str]:
+    """Seconds to train each model from scratch and to load its checkpoint, on every device."""
+    from benchmarks.models import course_models, time_load, time_training
+
+    headers, rows = ["lecture", "model"], []
+    for device in devices():
+        headers += [f"load ({device}, ms)"] + ([f"train ({device})", f"final loss ({device})"] if train else [])
+    for model in course_models():
+        row = [str(model.lecture), model.name]
+        for device in devices():
+            load_s, source = time_load(model, device)
+            row.append(f"{1000 * load_s:.0f}" if source.startswith("loaded") else "not cached")
+            if train:
+                train_s, loss = time_training(model, device)
+                row += [f"{train_s:.1f}", f"{loss:.4f}"]
+        rows.append(row)
+        print("  " + " | ".join(row), flush=True)
+    return ["## Models (training in seconds, one CPU thread; 'not cached': the lecture trains it at run time, "
+            "no checkpoint is shipped, and no earlier run left one in build/checkpoints)", ""] + \
+        table(headers, rows)
+
+
+def attention_section() -> list[str]:
+    from benchmarks.attention_vs_sdpa import compare
+
+    lines = ["## Attention: course `scaled_dot_product_attention` vs `torch.nn.functional.scaled_dot_product_attention`",
+             "", "Batch 2, 4 heads, d_head 64, fp32; median of 5 runs. Ratio > 1: the course's is slower.", ""]
+    for device in devices():
+        rows = compare(torch.device(device), [64, 256, 1024, 2048])
+        lines += [f"**{device}**", ""] + table(
+            ["L", "pass", "course (ms)", "torch (ms)", "course / torch"],
+            [[str(r["L"]), r["pass"], f"{r['course_ms']:.2f}", f"{r['torch_ms']:.2f}", f"{r['ratio']:.2f}"]
+             for r in rows]) + [""]
+    return lines
+
+
+def sampling_section() -> list[str]:
+    from course_lib.stable_diffusion import time_samplers
+    from course_lib.zoo_diffusion import JudgeRecipe, mini_stable_diffusion, shape_judge, single_object_prompts
+
+    prompts = single_object_prompts(repeats=3)  # lecture 6's 108 one-object prompts
+    lines = ["## Mini Stable Diffusion: seconds per image and the judge's faithfulness (guidance 3, batch of 108; "
+             "DDPM on 18)", ""]
+    results = {}
+    for device in devices():
+        sd = mini_stable_diffusion(device=device, progress=False)
+        judge = shape_judge(JudgeRecipe(), device=device, progress=False).model
+        results[device] = time_samplers(sd, judge, prompts, ddpm_images=18)
+    names = [r.name for r in results["cpu"]]
+    headers = ["sampler"] + [f"{h} ({d})" for d in results for h in ("s / image", "faithfulness")]
+    rows = [[name] + [v for d in results for v in (f"{results[d][i].seconds_per_image:.4f}",
+                                                   f"{results[d][i].faithfulness:.0%}")]
+            for i, name in enumerate(names)]
+    return lines + table(headers, rows)
+
+
+def grading_section(n: int, assignment: str) -> list[str]:
+    from benchmarks.grading_throughput import throughput
+
+    rates = throughput(n, assignment, workers=os.cpu_count())
+    rows = [[label, f"{rate:.1f}"] for label, rate in rates.items()]
+    return [f"## Autograding throughput ({n} copies of the `{assignment}` solution, nbgrader + sandbox)", ""] + \
+        table(["run", "submissions / minute"], rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument("--no-training", action="store_true", help="models: only the loading times")
+    parser.add_argument("--grading-n", type=int, default=6, help="submissions for the grading throughput")
+    parser.add_argument("--grading-assignment", default="convolutions")
+    parser.add_argument("--out", type=Path, default=BUILD / "bench.md")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)  # as every lecture and training script: the fastest setting on a shared 2-core machine
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
+    lines = ["# Course benchmarks", "",
+             f"{time.strftime('%Y-%m-%d %H:%M')}; {platform.processor() or platform.machine()}, {os.cpu_count()} "
+             f"cores, torch {torch.__version__} (1 CPU thread), GPU: {gpu}.", ""]
+    failures: list[str] = []
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    for section in args.sections:
+        print(f"== {section}", flush=True)
+        start = time.perf_counter()
+        if section == "notebooks":
+            section_lines, failures = run_notebooks(BUILD / "bench")
+        elif section == "models":
+            section_lines = models_section(train=not args.no_training)
+        elif section == "attention":
+            section_lines = attention_section()
+        elif section == "sampling":
+            section_lines = sampling_section()
+        else:
+            section_lines = grading_section(args.grading_n, args.grading_assignment)
+        lines += section_lines + ["", f"_(section took {time.perf_counter() - start:.0f} s)_", ""]
+        args.out.write_text("\n".join(lines) + "\n")  # after every section: a crash keeps what was measured
+    print(f"wrote {args.out}")
+    for failure in failures:
+        print(f"BUDGET BROKEN: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""The benchmark suite's own logic: budgets, the slowest-cells profile, tables, and a model list that misses none."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks.bench import BUDGETS, budget_failures, slowest_cells
+from benchmarks.markdown import table
+from benchmarks.models import course_models, time_load
+from course_lib.checkpoints import SHIPPED_DIR
+
+
+def test_budgets_pass_when_kept_and_name_what_is_broken():
+    full = {"lectures/01.ipynb": 60.0, "solutions/a/a.ipynb": 30.0}
+    smoke = {"lectures/01.ipynb": 10.0, "solutions/a/a.ipynb": 5.0}
+    assert budget_failures(full, smoke) == []
+    slow_lecture = {**full, "lectures/06.ipynb": BUDGETS["any lecture, full mode"] + 1}
+    assert [f.split(",")[0] for f in budget_failures(slow_lecture, smoke)] == ["lectures/06.ipynb"]
+    slow_solution = {**full, "solutions/b/b.ipynb": BUDGETS["any lecture, full mode"] + 1}  # not a lecture
+    assert budget_failures(slow_solution, smoke) == []
+    many = {f"lectures/{i:02d}.ipynb": 250.0 for i in range(8)}  # each under 5 min, together over 30
+    assert [f.split(":")[0] for f in budget_failures(many, smoke)] == ["whole course, full mode"]
+    slow_smoke = {"lectures/01.ipynb": BUDGETS["whole course, smoke mode"] + 1}
+    assert [f.split(":")[0] for f in budget_failures(full, slow_smoke)] == ["whole course, smoke mode"]
+
+
+def test_slowest_cells_reads_papermill_durations(tmp_path):
+    cells = [{"cell_type": "markdown", "metadata": {}, "source": ["# title"]}]
+    cells += [{"cell_type": "code", "metadata": {"papermill": {"duration": d}}, "source": [f"step_{i}()\n", "more"]}
+              for i, d in enumerate([0.5, 12.0, None, 3.0])]
+    path = tmp_path / "executed.ipynb"
+    path.write_text(json.dumps({"cells": cells}))
+    assert slowest_cells(path, k=2) == [(12.0, 2, "step_1()"), (3.0, 4, "step_3()")]
+
+
+def test_table_aligns_numbers_right_and_rejects_ragged_rows():
+    lines = table(["model", "seconds"], [["VAE", "12.5"], ["U-Net", "**300**"]])
+    assert lines[1] == "|---|---:|" and lines[3] == "| U-Net | **300** |"
+    with pytest.raises(ValueError, match="2 cells"):
+        table(["model", "seconds"], [["VAE"]])
+
+
+def test_every_shipped_checkpoint_belongs_to_a_benchmarked_model():
+    loaded = set()
+    for model in course_models():
+        if model.shipped:
+            seconds, source = time_load(model, "cpu")
+            assert source.startswith("loaded"), f"{model.name}: {source}"
+            assert seconds < 5, f"{model.name} took {seconds:.1f} s to load"
+            loaded.add(source.removeprefix("loaded "))
+    shipped = {p.name for p in SHIPPED_DIR.glob("*.safetensors")}
+    assert shipped - loaded == set(), "checkpoints no benchmarked model loads"
