@@ -29,13 +29,24 @@ def test_minilm_loads_offline_and_gives_every_heads_map(minilm):
 def test_minilm_sentence_embeddings_rank_similar_sentences_higher(minilm):
     tokenizer, model = minilm
     sentences = ["A cat sits on the mat.", "A kitten is sitting on a rug.", "The stock market fell sharply today."]
-    encoded = tokenizer(sentences, padding=True, return_tensors="pt")
-    with torch.no_grad():
-        hidden = model(**encoded).last_hidden_state  # (3, L, 384)
-    mask = encoded["attention_mask"][..., None].float()
-    embeddings = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)  # mean pooling
+    embeddings = hub.sentence_embeddings(tokenizer, model, sentences)  # (3, 384) unit vectors
+    torch.testing.assert_close(embeddings.norm(dim=-1), torch.ones(3))
     similarity = embeddings @ embeddings.T
     assert similarity[0, 1] > similarity[0, 2] + 0.3
+    alone = hub.sentence_embeddings(tokenizer, model, sentences[:1])  # no padding: the same vector
+    torch.testing.assert_close(alone[0], embeddings[0], atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="list of strings"):
+        hub.sentence_embeddings(tokenizer, model, "one sentence")
+
+
+def test_mean_pool_ignores_padding():
+    hidden = torch.randn(2, 5, 3)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    pooled = hub.mean_pool(hidden, mask)
+    torch.testing.assert_close(pooled[0], hidden[0, :3].mean(0))
+    torch.testing.assert_close(pooled[1], hidden[1].mean(0))
+    hidden[0, 3:] = 1e6  # whatever the padding holds
+    torch.testing.assert_close(hub.mean_pool(hidden, mask)[0], pooled[0])
 
 
 def test_load_local_refuses_a_folder_that_is_not_a_model(tmp_path):
