@@ -21,6 +21,7 @@ from course_lib.checkpoints import CACHE_DIR, SHIPPED_DIR, Trained
 from course_lib.data import load_digits, load_faces
 from course_lib.zoo import (LECTURE1_LATENT_SIZES, LECTURE2_NOISE_LEVELS, AutoencoderRecipe, DenoiserRecipe,
                             TransformerRecipe, autoencoder, denoiser, tiny_transformer)
+from course_lib.lora_diffusion import LoRARecipe, lora_unet
 from course_lib.zoo_clip import CLIPRecipe, mini_clip
 from course_lib.zoo_diffusion import JudgeRecipe, UNetRecipe, VAERecipe, shape_judge, unet, vae
 from course_lib.zoo_scenes import VisualAttentionRecipe, visual_attention
@@ -41,7 +42,7 @@ class CourseModel:
 
 
 def course_models() -> list[CourseModel]:
-    """The models of lectures 1-6, with the recipes the lectures use."""
+    """The models of lectures 1-7, with the recipes the lectures use."""
     digits, faces = load_digits(), load_faces()
     models = [CourseModel(1, f"{kind} autoencoder, k = {k}",
                           lambda r=AutoencoderRecipe.default(kind, k), **kw: autoencoder(r, digits, **kw))
@@ -68,6 +69,9 @@ def course_models() -> list[CourseModel]:
                               frozen_parts=("scenes_mini_clip", "scenes_vae")))
     models.append(CourseModel(6, "pixel U-Net", lambda **kw: unet(UNetRecipe.pixel(), **kw),
                               frozen_parts=("scenes_mini_clip",)))
+    models += [CourseModel(7, f"LoRA on the latent U-Net, 'pink' ({label})", lambda r=recipe, **kw: lora_unet(r, **kw),
+                           frozen_parts=("scenes_unet_latent", "scenes_mini_clip", "scenes_vae"))
+               for label, recipe in (("with prior", LoRARecipe()), ("without prior", LoRARecipe.without_prior()))]
     return models
 
 
