@@ -23,6 +23,7 @@ from course_lib.zoo import (LECTURE1_LATENT_SIZES, LECTURE2_NOISE_LEVELS, Autoen
                             TransformerRecipe, autoencoder, denoiser, tiny_transformer)
 from course_lib.lora_diffusion import LoRARecipe, lora_unet
 from course_lib.zoo_clip import CLIPRecipe, mini_clip
+from course_lib.zoo_llava import LLaVARecipe, LMRecipe, aligned_llava, mini_llava, tiny_lm
 from course_lib.zoo_diffusion import JudgeRecipe, UNetRecipe, VAERecipe, shape_judge, unet, vae
 from course_lib.zoo_scenes import VisualAttentionRecipe, visual_attention
 from course_lib.zoo_seq2seq import LECTURE4_ATTENTIONS, Seq2SeqRecipe, seq2seq
@@ -72,6 +73,14 @@ def course_models() -> list[CourseModel]:
     models += [CourseModel(7, f"LoRA on the latent U-Net, 'pink' ({label})", lambda r=recipe, **kw: lora_unet(r, **kw),
                            frozen_parts=("scenes_unet_latent", "scenes_mini_clip", "scenes_vae"))
                for label, recipe in (("with prior", LoRARecipe()), ("without prior", LoRARecipe.without_prior()))]
+    models.append(CourseModel(7, "TinyLM (LLaVA stage 0, text only)", lambda **kw: tiny_lm(LMRecipe(), **kw)))
+    for c in ("linear", "mlp"):
+        models.append(CourseModel(7, f"MiniLLaVA {c} connector (stage 1)",
+                                  lambda r=LLaVARecipe(connector=c), **kw: aligned_llava(r, **kw),
+                                  frozen_parts=("scenes_mini_clip", "scenes_llava_lm")))
+        models.append(CourseModel(7, f"MiniLLaVA {c} (stage 2)", lambda r=LLaVARecipe(connector=c), **kw:
+                                  mini_llava(r, **kw),
+                                  frozen_parts=("scenes_mini_clip", "scenes_llava_lm", f"scenes_llava_connector_{c}")))
     return models
 
 

@@ -6,6 +6,8 @@ from course_lib.models.clip import MiniCLIP
 from course_lib.models.autoencoder import Autoencoder, LinearAutoencoder, MLPAutoencoder, make_autoencoder
 from course_lib.models.cnn import DigitsCNN
 from course_lib.models.conv_autoencoder import ConvAutoencoder
+from course_lib.models.llava import MiniLLaVA, TinyLM
+from course_lib.models.lora import LoRALinear, add_lora
 from course_lib.models.pca import PCA
 from course_lib.models.seq2seq import Seq2Seq
 from course_lib.models.transformer import TinyTransformer, TransformerEncoder
@@ -16,4 +18,4 @@ from course_lib.models.visual_attention import VisualAttention
 __all__ = ["PCA", "Autoencoder", "LinearAutoencoder", "MLPAutoencoder", "make_autoencoder", "ConvAutoencoder",
            "DigitsCNN", "AdditiveAttention", "MultiplicativeAttention", "MultiHeadAttention",
            "scaled_dot_product_attention", "TinyTransformer", "TransformerEncoder", "Seq2Seq", "VisualAttention",
-           "MiniCLIP", "UNet", "VAE"]
+           "MiniCLIP", "UNet", "VAE", "MiniLLaVA", "TinyLM", "LoRALinear", "add_lora"]

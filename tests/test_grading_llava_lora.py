@@ -1,0 +1,125 @@
+"""Exercise 7 'llava_lora': the hidden tests catch the classic mistakes, and each costs only the points of its part.
+
+Every 'mutant student' is a copy of the instructor solution with one classic mistake. Two checks:
+- all of them, in-process: the *hidden* tests alone (without the visible ones) fail exactly in the cell of the
+  broken part, and the correct solution passes them all;
+- one per part, through nbgrader (one autograde run for all): the broken part's test cell scores 0, the others full
+  marks, and the short answer still waits for a person.
+"""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from ci.check_grading import REPO
+from mutants import autograde_students
+from mutants import failing_hidden_tests as _failing
+from mutants import mutant as _mutant
+
+ASSIGNMENT = "llava_lora"
+SOURCE = REPO / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+POINTS = {"test_connect": 3, "test_lora_init": 2, "test_lora_forward": 2, "test_lora_merge": 2,
+          "test_assemble_prompt": 3}
+TEST_CELLS = set(POINTS)
+
+UPDATE = "self.base(x) + self.scale * self.lora_B(self.lora_A(x))"
+BA = "self.lora_B.weight @ self.lora_A.weight"  # in merge
+SEQUENCE = "    sequence = torch.cat([image_tokens, text_embeddings], dim=1)"
+ANSWER = "(position >= question_lengths[:, None]) & (position < lengths[:, None])"
+BETWEEN = ("    sequence = torch.stack([torch.cat([text_embeddings[i, :int(question_lengths[i])], image_tokens[i],\n"
+           "                                       text_embeddings[i, int(question_lengths[i]):]])\n"
+           "                            for i in range(len(text_embeddings))])")
+
+# name: (answer cell, [(text in the solution, the mistake), ...], the test cells that must fail)
+MISTAKES = {
+    "mlp-without-gelu": ("connect", [("F.gelu(tokens) @ weight2.T", "tokens @ weight2.T")], {"test_connect"}),
+    "mlp-relu": ("connect", [("F.gelu(tokens)", "F.relu(tokens)")], {"test_connect"}),
+    "mlp-gelu-after-the-last-layer": ("connect", [("F.gelu(tokens) @ weight2.T + bias2",
+                                                   "F.gelu(tokens @ weight2.T + bias2)")], {"test_connect"}),
+    "weights-untransposed": ("connect", [("features @ weight.T", "features @ weight"), ("@ weight2.T", "@ weight2")],
+                             {"test_connect"}),
+    "square-weight-untransposed": ("connect", [("@ weight2.T", "@ weight2")], {"test_connect"}),  # no error: wrong
+    "lora-B-not-zero": ("lora_linear", [("nn.init.zeros_(self.lora_B.weight)", "pass")],  # nn.Linear's init for B
+                        {"test_lora_init"}),
+    "lora-A-zero-too": ("lora_linear", [("nn.init.zeros_(self.lora_B.weight)",
+                                         "nn.init.zeros_(self.lora_A.weight), nn.init.zeros_(self.lora_B.weight)")],
+                        {"test_lora_init"}),
+    "lora-base-not-frozen": ("lora_linear", [("self.base = base.requires_grad_(False)", "self.base = base")],
+                             {"test_lora_init"}),
+    "lora-forward-without-scale": ("lora_linear", [(UPDATE, "self.base(x) + self.lora_B(self.lora_A(x))")],
+                                   {"test_lora_forward"}),
+    "lora-base-under-no-grad": ("lora_linear", [(f"        return {UPDATE}",
+                                                 "        with torch.no_grad():\n            frozen = self.base(x)\n"
+                                                 "        return frozen + self.scale * self.lora_B(self.lora_A(x))")],
+                                {"test_lora_forward"}),  # the right numbers, but no gradient reaches x through W
+    "lora-merge-without-scale": ("lora_linear", [(f"self.scale * {BA}", BA)], {"test_lora_merge"}),
+    "lora-merge-transposed": ("lora_linear", [(f"self.scale * {BA}", f"self.scale * ({BA}).T")],
+                              {"test_lora_merge"}),  # an error when in != out, wrong numbers when square
+    "lora-update-added-twice-after-merge": ("lora_linear", [("self.merged = True", "pass")], {"test_lora_merge"}),
+    "prompt-image-after-text": ("assemble_prompt", [("torch.cat([image_tokens, text_embeddings], dim=1)",
+                                                     "torch.cat([text_embeddings, image_tokens], dim=1)"),
+                                                    ("torch.cat([on_image, is_answer], dim=1)",
+                                                     "torch.cat([is_answer, on_image], dim=1)")],
+                                {"test_assemble_prompt"}),
+    "prompt-image-after-question": ("assemble_prompt", [(SEQUENCE, BETWEEN)], {"test_assemble_prompt"}),
+    "mask-on-question": ("assemble_prompt", [(ANSWER, "position < lengths[:, None]")], {"test_assemble_prompt"}),
+    "mask-on-image": ("assemble_prompt", [("on_image = torch.zeros(", "on_image = torch.ones(")],
+                      {"test_assemble_prompt"}),
+    "mask-on-padding": ("assemble_prompt", [(ANSWER, "position >= question_lengths[:, None]")],
+                        {"test_assemble_prompt"}),
+    "mask-off-by-one": ("assemble_prompt", [(ANSWER, "(position > question_lengths[:, None]) & "
+                                                     "(position <= lengths[:, None])")], {"test_assemble_prompt"}),
+    "mask-shifted-for-next-token": ("assemble_prompt", [(ANSWER, "(position >= question_lengths[:, None] - 1) & "
+                                                                 "(position < lengths[:, None] - 1)")],
+                                    {"test_assemble_prompt"}),
+}
+# One per test cell through nbgrader (about 8 s a student); every mistake is checked in-process.
+AUTOGRADED = ["square-weight-untransposed", "lora-B-not-zero", "lora-forward-without-scale", "lora-merge-without-scale",
+              "mask-off-by-one"]
+
+
+def mutant(name: str) -> nbformat.NotebookNode:
+    """The instructor notebook with one classic mistake made in one answer cell."""
+    cell_id, edits, _ = MISTAKES[name]
+    return _mutant(SOURCE, cell_id, edits)
+
+
+def failing_hidden_tests(nb: nbformat.NotebookNode) -> set[str]:
+    """The ids of the test cells whose hidden part fails on `nb`."""
+    return _failing(nb, TEST_CELLS)
+
+
+def test_the_points_add_up():
+    nb = nbformat.read(SOURCE, as_version=4)
+    cells = [c.metadata.nbgrader for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert {m["grade_id"]: m["points"] for m in cells if m["grade_id"] in TEST_CELLS} == POINTS
+    assert [(m["grade_id"], m["points"]) for m in cells if m["grade_id"] not in TEST_CELLS] == [("short_answer", 2)]
+    assert {broken for _, _, cells_ in MISTAKES.values() for broken in cells_} == TEST_CELLS, "every part has mistakes"
+    assert {next(iter(MISTAKES[name][2])) for name in AUTOGRADED} == TEST_CELLS, "every test cell autograded"
+
+
+def test_the_solution_passes_every_hidden_test():
+    assert failing_hidden_tests(nbformat.read(SOURCE, as_version=4)) == set()
+
+
+@pytest.mark.parametrize("name", MISTAKES)
+def test_hidden_tests_alone_catch_the_mistake_in_its_part_only(name):
+    assert failing_hidden_tests(mutant(name)) == MISTAKES[name][2]
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """One autograde run: a student per autograded mistake."""
+    tmp = tmp_path_factory.mktemp("grading-llava-lora")
+    return autograde_students(tmp, ASSIGNMENT, {name: mutant(name) for name in AUTOGRADED}, SOURCE.name)
+
+
+@pytest.mark.parametrize("name", AUTOGRADED)
+def test_a_mistake_costs_exactly_the_points_of_its_part(graded, name):
+    score, broken = graded[name], MISTAKES[name][2]
+    assert {cell: score.grades[cell] for cell in TEST_CELLS} == \
+        {cell: 0 if cell in broken else POINTS[cell] for cell in TEST_CELLS}
+    assert score.auto_score == score.max_auto_score - sum(POINTS[cell] for cell in broken) == 12 - sum(
+        POINTS[cell] for cell in broken)
+    assert score.needs_manual_grade  # the short answer still waits for a person
