@@ -63,3 +63,11 @@ def autograde_students(tmp: Path, assignment: str, notebooks: dict[str, nbformat
         nbformat.write(nb, folder / filename)
         students[name] = folder
     return autograde(course, assignment, students)
+
+
+def assert_loses_exactly(score, points: dict[str, float], broken: set[str]) -> None:
+    """A graded mutant student scored 0 in the test cells its mistake breaks and full marks in every other one."""
+    grades = {cell: score.grades[cell] for cell in points}
+    assert grades == {cell: 0 if cell in broken else full for cell, full in points.items()}, \
+        f"expected to lose exactly {sorted(broken)}, got {grades}"
+    assert score.auto_score == score.max_auto_score - sum(points[cell] for cell in broken)

@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from ci.check_grading import REPO
-from mutants import autograde_students
+from mutants import assert_loses_exactly, autograde_students
 from mutants import failing_hidden_tests as _failing
 from mutants import mutant as _mutant
 
@@ -117,9 +117,6 @@ def graded(tmp_path_factory):
 
 @pytest.mark.parametrize("name", AUTOGRADED)
 def test_a_mistake_costs_exactly_the_points_of_its_part(graded, name):
-    score, broken = graded[name], MISTAKES[name][2]
-    assert {cell: score.grades[cell] for cell in TEST_CELLS} == \
-        {cell: 0 if cell in broken else POINTS[cell] for cell in TEST_CELLS}
-    assert score.auto_score == score.max_auto_score - sum(POINTS[cell] for cell in broken) == 12 - sum(
-        POINTS[cell] for cell in broken)
-    assert score.needs_manual_grade  # the short answer still waits for a person
+    assert_loses_exactly(graded[name], POINTS, MISTAKES[name][2])
+    assert graded[name].max_auto_score == 12
+    assert graded[name].needs_manual_grade  # the short answer still waits for a person
