@@ -65,7 +65,8 @@ def course_models() -> list[CourseModel]:
                                                                                            **kw)))
     models.append(CourseModel(5, "MiniCLIP", lambda **kw: mini_clip(CLIPRecipe(), **kw)))
     models.append(CourseModel(6, "VAE", lambda **kw: vae(VAERecipe(), **kw)))
-    models.append(CourseModel(6, "judge", lambda **kw: shape_judge(JudgeRecipe(), **kw)))
+    models.append(CourseModel(6, "judge", lambda **kw: shape_judge(JudgeRecipe(), **kw),
+                              frozen_parts=("scenes_vae",)))  # it trains on the VAE's reconstructions too
     models.append(CourseModel(6, "latent U-Net", lambda **kw: unet(UNetRecipe(), **kw),
                               frozen_parts=("scenes_mini_clip", "scenes_vae")))
     models.append(CourseModel(6, "pixel U-Net", lambda **kw: unet(UNetRecipe.pixel(), **kw),
