@@ -97,3 +97,20 @@ def test_alignment_alone_describes_a_little_but_answers_no_question(text_only, q
 def test_the_mlp_connector_aligns_better_than_the_linear_one():
     linear, mlp = (aligned_llava(LLaVARecipe(connector=c), **SHIPPED).history for c in CONNECTORS)
     assert mlp[-1] < linear[-1] - 0.01  # measured 0.645 against 0.675
+
+
+def test_image_tokens_are_new_words_longer_than_the_word_embeddings(qa):
+    """Lecture 7, section 4: image tokens are 2-3x as long as word embeddings and no nearer any word than words are."""
+    from course_lib.zoo_llava import LLaVARecipe, mini_llava
+
+    model = mini_llava(LLaVARecipe(connector="mlp"), device="cpu", progress=False, directories=(SHIPPED_DIR,),
+                       save_to=None).model
+    with torch.no_grad():
+        tokens = model.connector(model.visual_features(qa.scenes.images[:64])).flatten(0, 1)  # (1024, 64)
+    words = model.lm.embed.weight.detach()  # (V, 64)
+    ratio = tokens.norm(dim=1).median() / words.norm(dim=1).median()
+    assert 2.0 < ratio < 3.0
+    unit_tokens, unit_words = torch.nn.functional.normalize(tokens, dim=1), torch.nn.functional.normalize(words, dim=1)
+    token_to_word = (unit_tokens @ unit_words.T).max(1).values.median()
+    word_to_word = (unit_words @ unit_words.T).fill_diagonal_(-1).max(1).values.median()
+    assert token_to_word < word_to_word + 0.05
