@@ -1,7 +1,9 @@
-"""Whole-class grading (grading/classgrade): hostile and broken submissions in ONE parallel run.
+"""Whole-class grading (grading/classgrade): honest, broken and hostile submissions in ONE parallel run.
 
 A tiny nbgrader assignment (tests/class_grading_notebooks/tiny: square 2 points, cube 1, add 1) keeps each
-kernel fast; one module-scoped run grades every student on a 2-worker Dask LocalCluster.
+kernel fast; one module-scoped run grades every student on a 2-worker Dask LocalCluster. The hostile ones
+(tests/classgrade_students.py) are the security review's cases; tests/test_class_grading_sandbox.py has the
+runs that need their own settings (no bubblewrap, regrades, the lock).
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import json
 import os
 import shutil
 import sys
-import zipfile
 from pathlib import Path
 
 import nbformat
@@ -25,15 +26,12 @@ from classgrade.collect import collect_zip  # noqa: E402
 from classgrade.course import Course, Settings, bwrap_works  # noqa: E402
 from classgrade.feedback import feedback, hidden_lines  # noqa: E402
 from classgrade.worker import submission_hash  # noqa: E402
+from classgrade_students import (HOSTILE_SCORES, REFUSED_FOLDERS, SECRET_ENV, SECRET_VALUE, cell,  # noqa: E402
+                                 hostile, make_course, write_submission)
 
-TINY = REPO / "tests" / "class_grading_notebooks" / "tiny"
 SANDBOXED = bwrap_works()
 needs_bwrap = pytest.mark.skipif(not SANDBOXED, reason="bubblewrap is not available: files are not isolated")
-SETTINGS = Settings(cell_timeout=3, notebook_timeout=60, memory_mb=1024)
-
-
-def cell(nb, grade_id):
-    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+SETTINGS = Settings(cell_timeout=3, notebook_timeout=90, memory_mb=1024, disk_mb=64, output_mb=1, trust_submissions=True)
 
 
 def students(course: Path) -> dict[str, object]:
@@ -55,7 +53,7 @@ def students(course: Path) -> dict[str, object]:
          "def _bomb():\n    hog = []\n    while True:\n        hog.append(bytearray(64 * 1024 * 1024))\n"
          "_bomb()\ndef square(x):\n    return x * x")
     edit("sys-exit", "cube", "import sys\nsys.exit(3)\ndef cube(x):\n    return x ** 3")
-    edit("os-exit", "add", "import os\nos._exit(1)")
+    edit("os-exit", "add", "import os\nos._exit(1)\ndef add(a, b):\n    return a + b")
     nb = edit("edited-test-cell", "square", "def square(x):\n    return x + x")  # right at 2, wrong elsewhere
     cell(nb, "test_square").source = "pass"
     nb = edit("edited-locked-cell", "cube", "def cube(x):\n    return x * 3")
@@ -69,8 +67,8 @@ def students(course: Path) -> dict[str, object]:
     made["tampered-points"] = nb
     made["invalid-json"] = b'{"cells": [ this is not json'
     made["missing-notebook"] = {"tiny (1).ipynb": nbformat.writes(solution()).encode()}
-    targets = [course / "grading" / "gradebook.db", course / "solutions" / "tiny" / "tiny.ipynb",
-               REPO / "solutions" / "pca_autoencoders" / "pca_autoencoders.ipynb"]
+    targets = [course / "grading" / "gradebook.db", course / "solutions" / "tiny" / "tiny.ipynb", course / "secret.txt",
+               REPO / "solutions" / "pca_autoencoders" / "pca_autoencoders.ipynb", Path("/etc/shadow")]
     edit("reads-secrets", "square",
          "import glob, os\nfound = [p for p in " + repr([str(t) for t in targets]) + " if os.path.exists(p)]\n"
          "found += glob.glob('/tmp/**/gradebook.db', recursive=True) + glob.glob('/tmp/**/solutions/**', recursive=True)\n"
@@ -91,36 +89,37 @@ EXPECTED = {  # student -> autograded score out of 4 (square 2, cube 1, add 1)
     "correct": 4, "unchanged": 0, "syntax-error": 2, "runtime-error": 3, "infinite-loop": 3, "memory-bomb": 2,
     "sys-exit": 3, "edited-test-cell": 2, "edited-locked-cell": 3, "overrides-helper": 3,
     "deleted-test-cell": 3, "tampered-points": 4, "reads-secrets": 4, "writes-outside": 4,
+    "os-exit": 3,  # the kernel died in `add`: graded again without that cell, the rest keeps its points
+    **HOSTILE_SCORES,
 }
-FAILED = {"os-exit": "kernel died", "invalid-json": "not a valid notebook", "missing-notebook": "missing notebook"}
-
-
-def write_submission(folder: Path, content) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, bytes):
-        (folder / "tiny.ipynb").write_bytes(content)
-    elif isinstance(content, dict) and not isinstance(content, nbformat.NotebookNode):
-        for name, data in content.items():
-            (folder / name).write_bytes(data)
-    else:
-        nbformat.write(content, folder / "tiny.ipynb")
+FAILED = {"invalid-json": "not a valid notebook", "missing-notebook": "missing notebook"}
 
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     root = tmp_path_factory.mktemp("classgrade") / "course"
-    shutil.copytree(TINY, root / "solutions" / "tiny")
-    (root / "grading").mkdir(parents=True)
-    c = Course(root)
-    c.nbgrader("generate_assignment", "tiny", "--force")
-    for student, content in students(root).items():
+    c = make_course(root)
+    exchange = root.parent / "exchange" / "inbound" / "bob+tiny+2026"
+    exchange.mkdir(parents=True)
+    (exchange / "tiny.ipynb").write_text("{}")
+    for student, content in {**students(root), **hostile(root, exchange)}.items():
         write_submission(root / "grading" / "submitted" / student / "tiny", content)
+    for name in REFUSED_FOLDERS:  # reserved or unusable ids: reported, never graded, nobody else affected
+        write_submission(root / "grading" / "submitted" / name / "tiny", solution_bytes(root))
     return c
+
+
+def solution_bytes(root: Path) -> bytes:
+    return (root / "solutions" / "tiny" / "tiny.ipynb").read_bytes()
 
 
 @pytest.fixture(scope="module")
 def run(course):
-    summary = autograde("tiny", course, SETTINGS, n_workers=2, progress=False)
+    os.environ[SECRET_ENV] = SECRET_VALUE  # an instructor's token: must never reach a kernel
+    try:
+        summary = autograde("tiny", course, SETTINGS, n_workers=2, progress=False)
+    finally:
+        os.environ.pop(SECRET_ENV, None)
     print(summary.text())
     yield summary
     for leftover in (Path.home() / "pwned-classgrade.txt", Path("/tmp/pwned-classgrade.txt")):
@@ -144,23 +143,23 @@ def output_text(course: Course, student: str) -> str:
 def test_every_student_gets_the_expected_grade(run, course):
     got = scores(course)
     assert {s: got[s]["score"] for s in EXPECTED} == EXPECTED
-    assert all(got[s]["max"] == 4 for s in EXPECTED)  # tampered points are restored from the gradebook
+    assert all(got[s]["max"] == 4 for s in EXPECTED)  # tampered and extra points are not counted
     assert set(run.graded) == set(EXPECTED)
 
 
 @pytest.mark.parametrize("student, why", sorted(FAILED.items()))
-def test_broken_submissions_fail_clearly_and_are_not_in_the_gradebook(run, course, student, why):
+def test_broken_submissions_fail_clearly_and_score_zero_in_the_gradebook(run, course, student, why):
     assert why in run.failed[student] + " ".join(run.problems.get(student, []))
-    assert student not in scores(course)
+    assert scores(course)[student]["score"] == 0  # in the gradebook (and the CSV), not silently absent
 
 
 def test_the_report_names_each_problem(run):
     report = run.text()
     for student, expected in {"syntax-error": "SyntaxError", "runtime-error": "NameError",
                               "infinite-loop": "timed out", "memory-bomb": "MemoryError",
-                              "sys-exit": "sys.exit()", "os-exit": "kernel died"}.items():
+                              "sys-exit": "sys.exit()", "os-exit": "add: stopped the kernel"}.items():
         assert any(expected in line and student in line for line in report.splitlines()), (student, report)
-    assert "3 failed" in report and not run.timed_out
+    assert "2 failed" in report and not run.timed_out
 
 
 def test_one_broken_answer_leaves_the_other_parts_graded(run, course):
@@ -223,19 +222,27 @@ def test_feedback_never_shows_hidden_tests(run, course):
 
 def test_without_bubblewrap_the_resource_limits_still_hold(run, course):
     """The fallback (macOS, containers without user namespaces): the memory bomb still meets RLIMIT_AS."""
-    plain = Settings(cell_timeout=3, notebook_timeout=60, memory_mb=1024, bwrap=False)
+    plain = Settings(cell_timeout=3, notebook_timeout=60, memory_mb=1024, bwrap=False, trust_submissions=True)
     again = autograde("tiny", course, plain, n_workers=0, students=["memory-bomb"], force=True, progress=False)
     assert again.graded == {"memory-bomb": 2}
     assert "square: MemoryError (memory limit)" in again.problems["memory-bomb"]
 
 
 def test_export_csv(run, course, tmp_path):
-    course.nbgrader("export", "--to", str(tmp_path / "grades.csv"))
+    course.nbgrader("export", "--to", str(tmp_path / "grades.csv"))  # nbgrader's own export still works
     rows = {r["student_id"]: r for r in csv.DictReader(open(tmp_path / "grades.csv"))}
     assert float(rows["correct"]["raw_score"]) == 4 and float(rows["syntax-error"]["raw_score"]) == 2
+    from classgrade.gradebook import State, export_csv
+
+    export_csv(course.gradebook, State(course.grading / ".classgrade" / "state.json"), tmp_path / "status.csv")
+    rows = {r["student_id"]: r for r in csv.DictReader(open(tmp_path / "status.csv", encoding="utf-8"))}
+    assert rows["correct"]["status"] == "graded" and float(rows["correct"]["score"]) == 4
+    assert rows["invalid-json"]["status"] == "failed" and "not a valid notebook" in rows["invalid-json"]["reason"]
 
 
 def test_collect_from_an_lms_zip(tmp_path, course):
+    import zipfile
+
     archive = tmp_path / "canvas.zip"
     release = (course.root / "exercises" / "tiny" / "tiny.ipynb").read_bytes()
     with zipfile.ZipFile(archive, "w") as zf:
@@ -244,9 +251,10 @@ def test_collect_from_an_lms_zip(tmp_path, course):
         zf.writestr("bkim/tiny.ipynb", release)
     target = Course(tmp_path / "course")
     shutil.copytree(course.root / "exercises", target.root / "exercises")
-    problems = collect_zip("tiny", archive, target, progress=False)
-    assert problems == {"asmith": [], "bkim": [], "jdoe": []}
-    for student in problems:
+    collected = collect_zip("tiny", archive, target, progress=False)
+    assert collected.students == {"asmith": ["tiny.ipynb"], "bkim": ["tiny.ipynb"], "jdoe": ["tiny.ipynb"]}
+    assert collected.problems == []
+    for student in collected.students:
         assert (target.grading / "submitted" / student / "tiny" / "tiny.ipynb").read_bytes() == release
 
 
@@ -256,9 +264,108 @@ def test_the_command_line_prints_a_summary(run, course):
 
     env = {**os.environ, "COURSE_ROOT": str(course.root), "PYTHONPATH": str(REPO / "grading")}
     done = subprocess.run([sys.executable, "-m", "classgrade", "autograde", "tiny", "--workers", "0",
-                           "--student", "correct", "--student", "os-exit", "--cell-timeout", "3",
-                           "--memory-mb", "1024"], cwd=REPO / "grading", env=env, capture_output=True, text=True)
+                           "--student", "correct", "--student", "invalid-json", "--cell-timeout", "3",
+                           "--memory-mb", "1024", "--trust-submissions"],
+                          cwd=REPO / "grading", env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "0 graded, 1 unchanged (skipped), 1 failed" in done.stdout
-    assert "FAILED     os-exit: the kernel died" in done.stdout
-    assert ("bubblewrap" in done.stdout) == SANDBOXED
+    assert "FAILED     invalid-json: tiny.ipynb is not a valid notebook" in done.stdout
+    assert ("SANDBOX    bubblewrap:" in done.stdout) == SANDBOXED
+
+
+# ---- the security review's cases (tests/classgrade_students.py) ------------------------------------------
+
+def printed(course: Course, student: str) -> str:
+    return output_text(course, student)
+
+
+@needs_bwrap
+def test_root_escape_student_code_has_no_privileges(run, course):
+    line = next(l for l in printed(course, "root-escape").splitlines() if l.startswith("ESCAPE-REPORT"))
+    report = eval(line.removeprefix("ESCAPE-REPORT "))  # a dict the test's own submission printed
+    assert report["uid"] != 0 and report["euid"] != 0
+    assert report["CapEff"] == "0000000000000000"
+    assert report["umount"] != 0 and report["remount"] != 0  # the mounts that hide the host stay
+    assert report["shadow"] != "READ"
+    assert "HOST-SECRET" not in printed(course, "reads-secrets")
+
+
+def test_links_the_kernel_plants_are_never_followed(run, course):
+    secret = course.root / "secret.txt"
+    assert secret.read_text() == "HOST-SECRET" and secret.stat().st_mode & 0o777 == 0o600  # not overwritten, not chmod-ed
+    folder = course.grading / "autograded" / "notebook-symlink" / "tiny"
+    assert [p.name for p in folder.iterdir()] == ["tiny.ipynb"] and not (folder / "tiny.ipynb").is_symlink()
+    cwd = next(l for l in printed(course, "notebook-symlink").splitlines() if l.startswith("CWD"))
+    assert str(course.root) not in cwd  # the kernel works in a throwaway folder, not nbgrader's output folder
+
+
+def test_links_in_a_submission_are_not_copied(run, course):
+    problems = " ".join(run.problems["submitted-symlinks"])
+    assert "leak.txt: a symbolic link, not collected" in problems and "etc: a symbolic link" in problems
+    assert [p.name for p in (course.grading / "autograded" / "submitted-symlinks" / "tiny").iterdir()] == ["tiny.ipynb"]
+
+
+def test_the_kernel_gets_a_cleared_environment(run, course):
+    text = printed(course, "env-probe")
+    assert "ENV" in text and SECRET_VALUE not in text and SECRET_ENV not in text
+    assert "COURSE_ROOT" not in text and "JUPYTER_RUNTIME_DIR" not in text
+
+
+@needs_bwrap
+def test_another_students_submission_in_the_exchange_is_invisible(run, course):
+    assert "EXCHANGE False" in printed(course, "reads-exchange")
+
+
+@needs_bwrap
+def test_tmp_is_a_sized_tmpfs(run, course):
+    assert "TMPFS-STOPPED 28" in printed(course, "tmpfs-flood")  # ENOSPC at disk_mb, not 400 MiB of host memory
+
+
+def test_memory_is_capped_for_the_whole_process_tree(run, course):
+    """Six forked children of 250 MiB each (1.5 GiB) under a 1 GiB cap: the tree is killed, only `cube` is lost."""
+    assert "killed: memory of all its processes over 1024 MiB" in run.problems["fork-memory"]
+    assert scores(course)["fork-memory"]["grades"] == {"test_square": 2, "test_cube": 0, "test_add": 1}
+
+
+def test_a_fork_bomb_is_stopped(run, course):
+    """Root + bubblewrap: RLIMIT_NPROC of the submission's own uid refuses the forks; elsewhere the supervisor
+    counts the processes and kills the tree. Either way `add` is lost and the rest graded."""
+    text, problems = printed(course, "fork-bomb"), " ".join(run.problems.get("fork-bomb", []))
+    assert "FORK-REFUSED" in text or "more than 64 processes" in problems
+    assert "FORKED-ALL" not in text
+    assert scores(course)["fork-bomb"]["grades"] == {"test_square": 2, "test_cube": 1, "test_add": 0}
+
+
+def test_output_floods_are_capped_in_the_notebook(run, course):
+    notebook = course.grading / "autograded" / "output-flood" / "tiny" / "tiny.ipynb"
+    assert notebook.stat().st_size < 3 * 2**20  # 12 MiB printed, 1 MiB kept
+    assert "output over 1 MiB for this notebook" in notebook.read_text()
+    assert scores(course)["output-flood"]["score"] == 4
+
+
+def test_terminal_escapes_never_reach_the_summary(run, course):
+    report = run.text()
+    assert "\x1b" not in report and "\x07" not in report
+    assert "escapes" not in run.failed and scores(course)["escapes"]["score"] == 4
+    assert not any(line.startswith("FAILED     correct") for line in report.splitlines())
+
+
+def test_a_crash_costs_only_the_crashing_part(run, course):
+    got = scores(course)
+    assert got["segfault"]["grades"] == {"test_square": 2, "test_cube": 1, "test_add": 0}
+    assert got["kills-kernel"]["grades"] == {"test_square": 2, "test_cube": 0, "test_add": 1}
+    assert "cube: stopped the kernel" in " ".join(run.problems["kills-kernel"])
+
+
+def test_duplicate_and_extra_graded_cells_are_ignored_and_reported(run, course):
+    assert "a second copy of a graded cell" in " ".join(run.problems["duplicate-test"])
+    assert "not a cell of this assignment (it claims points)" in " ".join(run.problems["extra-points"])
+    assert scores(course)["extra-points"]["max"] == 4
+
+
+def test_reserved_and_unusable_folder_names_are_reported_not_graded(run, course):
+    for name in REFUSED_FOLDERS:
+        assert name not in scores(course)
+    refused = {clean_name: " ".join(why) for clean_name, why in run.problems.items() if "not graded" in " ".join(why)}
+    assert len(refused) == len(REFUSED_FOLDERS), refused
+    assert (course.grading / ".classgrade" / "state.json").is_file()  # the state lives outside student folders

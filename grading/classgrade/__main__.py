@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
-from classgrade.course import GRADING, Course, Settings, bwrap_works
+from classgrade.course import Course, Settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,11 +26,15 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--cell-timeout", type=int, default=Settings.cell_timeout)
     grade.add_argument("--notebook-timeout", type=int, default=Settings.notebook_timeout)
     grade.add_argument("--memory-mb", type=int, default=Settings.memory_mb)
+    grade.add_argument("--disk-mb", type=int, default=Settings.disk_mb, help="each writable tmpfs of a submission")
+    grade.add_argument("--max-processes", type=int, default=Settings.max_processes)
     grade.add_argument("--no-bwrap", action="store_true", help="resource limits only, even where bwrap works")
+    grade.add_argument("--trust-submissions", action="store_true",
+                       help="grade as root without bubblewrap (student code then runs as root: trusted code only)")
     fb = commands.add_parser("feedback", help="grading/autograded/ -> grading/feedback/ without hidden tests")
     fb.add_argument("assignment")
     fb.add_argument("--release", action="store_true", help="also `nbgrader release_feedback` to the exchange")
-    export = commands.add_parser("export", help="the gradebook -> CSV")
+    export = commands.add_parser("export", help="the gradebook -> CSV (score, status, reason, earlier results)")
     export.add_argument("--to", default="grades.csv")
     args = parser.parse_args(argv)
     course = Course.from_env()
@@ -44,11 +47,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.zip:
             from classgrade.collect import collect_zip
 
-            problems = collect_zip(args.assignment, args.zip, course)
-            print(f"collected {len(problems)} students from {args.zip}")
-            for student, found in sorted(problems.items()):
-                for problem in found:
-                    print(f"  PROBLEM    {student}: {problem}")
+            try:
+                collected = collect_zip(args.assignment, args.zip, course)
+            except ValueError as error:
+                print(f"classgrade collect: {error}", file=sys.stderr)
+                return 2
+            print(collected.text())
         else:
             from classgrade.collect import collect_exchange
 
@@ -57,12 +61,18 @@ def main(argv: list[str] | None = None) -> int:
         from classgrade.autograde import autograde
 
         settings = Settings(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
-                            memory_mb=args.memory_mb, bwrap=not args.no_bwrap)
-        sandbox = "bubblewrap + resource limits" if settings.bwrap and bwrap_works() else "resource limits only (no bwrap)"
+                            memory_mb=args.memory_mb, disk_mb=args.disk_mb, max_processes=args.max_processes,
+                            bwrap=not args.no_bwrap, trust_submissions=args.trust_submissions)
+        sandbox = "bubblewrap" if settings.uses_bwrap() else "NO bubblewrap (resource limits only)"
         print(f"autograde {args.assignment}: sandbox = {sandbox}; per cell {settings.cell_timeout} s, "
-              f"per notebook {settings.notebook_timeout} s, memory {settings.memory_mb} MiB")
-        summary = autograde(args.assignment, course, settings, n_workers=args.workers, scheduler=args.scheduler,
-                            students=args.student, force=args.force)
+              f"per notebook {settings.notebook_timeout} s, memory {settings.memory_mb} MiB for all its processes, "
+              f"{settings.max_processes} processes, {settings.disk_mb} MiB per tmpfs")
+        try:
+            summary = autograde(args.assignment, course, settings, n_workers=args.workers, scheduler=args.scheduler,
+                                students=args.student, force=args.force)
+        except (PermissionError, RuntimeError) as error:
+            print(f"classgrade autograde: {error}", file=sys.stderr)
+            return 2
         print(summary.text())
     elif args.command == "feedback":
         from classgrade.feedback import feedback
@@ -73,10 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"feedback {args.assignment}: grading/feedback/ ({len(leaks)} page(s) withheld)")
         return 1 if leaks else 0
     elif args.command == "export":
-        course.nbgrader("export", "--to", args.to)
-        with open(GRADING / args.to) as f:  # nbgrader runs in grading/
-            rows = list(csv.DictReader(f))
-        print(f"exported {len(rows)} rows (student x assignment) to {args.to}")
+        from classgrade.gradebook import State, export_csv
+
+        rows = export_csv(course.gradebook, State(course.grading / ".classgrade" / "state.json"), Path(args.to))
+        print(f"exported {len(rows)} rows (student x assignment, with a status column) to {args.to}")
     return 0
 
 

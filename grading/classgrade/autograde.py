@@ -2,23 +2,27 @@
 
 Parallelism is Dask distributed's: a LocalCluster of worker processes (n_workers, default: CPU cores), or
 a running scheduler's address for a real cluster. n_workers=0 grades serially in this process (benchmarks).
-Results are merged into the real gradebook one at a time, here in the parent, as they arrive.
+Results are merged into the real gradebook one at a time, here in the parent, as they arrive. A lock file
+keeps two runs on one course from interleaving.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import shutil
 import sys
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from classgrade.course import GRADING, Course, Settings, make_template
-from classgrade.gradebook import State, graded_students, merge
+from classgrade.course import GRADING, Course, Settings, assignment_cells, make_template
+from classgrade.gradebook import State, graded_students, merge, record_failure
+from classgrade.text import clean
 from classgrade.worker import grade_one, submission_hash
 
 COURSE_ID = "dl-vision-attention"
@@ -28,23 +32,49 @@ COURSE_ID = "dl-vision-attention"
 class Summary:
     """What happened to every student in one run."""
     assignment: str
+    protections: str = ""  # which sandbox held, in words
     graded: dict[str, float] = field(default_factory=dict)  # student -> score
     skipped: list[str] = field(default_factory=list)  # unchanged since the last run
     failed: dict[str, str] = field(default_factory=dict)  # student -> why
     timed_out: dict[str, str] = field(default_factory=dict)
     manual: list[str] = field(default_factory=list)  # need a person (formgrader)
     problems: dict[str, list[str]] = field(default_factory=dict)  # student -> what went wrong in which cell
+    previous: dict[str, str] = field(default_factory=dict)  # student -> the earlier result a failure replaced
     seconds: dict[str, float] = field(default_factory=dict)
 
     def text(self) -> str:
         lines = [f"{self.assignment}: {len(self.graded)} graded, {len(self.skipped)} unchanged (skipped), "
                  f"{len(self.failed)} failed, {len(self.timed_out)} timed out, {len(self.manual)} need manual grading"]
-        lines += [f"  FAILED     {s}: {why}" for s, why in sorted(self.failed.items())]
-        lines += [f"  TIMED OUT  {s}: {why}" for s, why in sorted(self.timed_out.items())]
-        lines += [f"  PROBLEM    {s}: {p}" for s, ps in sorted(self.problems.items()) for p in ps]
+        if self.protections:
+            lines.append(f"  SANDBOX    {self.protections}")
+        lines += [f"  FAILED     {clean(s, 100)}: {clean(why, 300)}" for s, why in sorted(self.failed.items())]
+        lines += [f"  TIMED OUT  {clean(s, 100)}: {clean(why, 300)}" for s, why in sorted(self.timed_out.items())]
+        lines += [f"  HISTORY    {clean(s, 100)}: {clean(was, 300)}" for s, was in sorted(self.previous.items())]
+        lines += [f"  PROBLEM    {clean(s, 100)}: {clean(p, 300)}" for s, ps in sorted(self.problems.items()) for p in ps]
         if self.manual:
-            lines.append(f"  MANUAL     {', '.join(sorted(self.manual))} (nbgrader formgrader)")
+            lines.append(f"  MANUAL     {', '.join(clean(s, 100) for s in sorted(self.manual))} (nbgrader formgrader)")
         return "\n".join(lines)
+
+
+@contextmanager
+def course_lock(course: Course):
+    """One autograde run per course at a time (an exclusive lock on grading/.classgrade/lock)."""
+    path = course.grading / ".classgrade" / "lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            raise RuntimeError(f"another autograde run holds {path} (pid {f.read().strip() or '?'}); "
+                               "wait for it to finish") from None
+        f.truncate(0)
+        f.write(str(os.getpid()))
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _client(n_workers: int | None, scheduler: str | None):
@@ -54,8 +84,13 @@ def _client(n_workers: int | None, scheduler: str | None):
         return Client(scheduler), None
     # workers import classgrade: make grading/ importable in their (spawned) interpreters
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(GRADING), os.environ.get("PYTHONPATH")]))
+    # No dashboard: Dask always starts an HTTP server (health, metrics) beside it, so the scheduler's, in this
+    # process, is stopped, and the workers' listen on a free port of 127.0.0.1 with no dashboard routes.
     cluster = LocalCluster(n_workers=n_workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                           memory_limit=0, dashboard_address=None, silence_logs=logging.ERROR)
+                           host="127.0.0.1", memory_limit=0, dashboard_address="127.0.0.1:0",
+                           scheduler_kwargs={"dashboard": False}, worker_dashboard_address="127.0.0.1:0",
+                           silence_logs=logging.ERROR)
+    cluster.scheduler.http_server.stop()
     return Client(cluster), cluster
 
 
@@ -65,30 +100,38 @@ def autograde(assignment: str, course: Course | None = None, settings: Settings 
     """Grade every submitted student (or `students`), skipping unchanged submissions unless `force`."""
     course = course or Course.from_env()
     settings = settings or Settings()
-    summary = Summary(assignment)
-    state = State(course.grading / "autograded" / ".classgrade-state.json")  # in an ignored folder
-    already = graded_students(course.gradebook, assignment)
-    submitted = course.submitted(assignment)
-    if students is not None:
-        submitted = {s: p for s, p in submitted.items() if s in students}
-    todo = {}
-    for student, folder in submitted.items():
-        record = state.get(assignment, student)
-        if (not force and record.get("status") == "graded" and student in already
-                and record.get("hash") == submission_hash(folder)):
-            summary.skipped.append(student)
-        else:
-            todo[student] = folder
-    if not todo:
-        return summary
+    settings.check()
+    summary = Summary(assignment, protections=settings.protections())
+    with course_lock(course):
+        state = State(course.grading / ".classgrade" / "state.json")
+        already = graded_students(course.gradebook, assignment)
+        submitted, refused = course.submitted(assignment)
+        for name, why in refused.items():
+            summary.problems[name] = [why]
+        if students is not None:
+            submitted = {s: p for s, p in submitted.items() if s in students}
+        todo = {}
+        for student, folder in submitted.items():
+            record = state.get(assignment, student)
+            if (not force and record.get("status") == "graded" and student in already
+                    and record.get("hash") == submission_hash(folder)):
+                summary.skipped.append(student)
+            else:
+                todo[student] = folder
+        if todo:
+            _grade(assignment, course, settings, todo, n_workers, scheduler, state, summary, progress)
+    return summary
 
+
+def _grade(assignment, course, settings, todo, n_workers, scheduler, state, summary, progress) -> None:
     work = Path(tempfile.mkdtemp(prefix="classgrade-"))
     try:
         template_db, release_files = make_template(course, assignment, work)
         base = {"assignment": assignment, "template_db": str(template_db), "release_files": str(release_files),
                 "notebooks": course.release_notebooks(assignment), "config_dir": str(GRADING),
+                "grade_cells": assignment_cells(template_db, assignment),
                 "cell_timeout": settings.cell_timeout, "notebook_timeout": settings.notebook_timeout,
-                "sandbox": settings.sandbox(course, str(work)), "python": sys.executable,
+                "sandbox": settings.sandbox(), "limits": settings.limits(), "python": sys.executable,
                 "scratch_parent": str(work)}
         jobs = [{**base, "student": s, "submitted": str(p)} for s, p in todo.items()]
         bar = tqdm(total=len(jobs), desc=f"autograde {assignment}", unit="student", disable=not progress)
@@ -99,7 +142,6 @@ def autograde(assignment: str, course: Course | None = None, settings: Settings 
         bar.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return summary
 
 
 def _results(jobs: list[dict], n_workers: int | None, scheduler: str | None):
@@ -112,13 +154,13 @@ def _results(jobs: list[dict], n_workers: int | None, scheduler: str | None):
 
     client, cluster = _client(n_workers, scheduler)
     try:
-        futures = client.map(grade_one, jobs, pure=False, key=[f"grade-{j['student']}" for j in jobs])
+        keys = {f"grade-{i}": job["student"] for i, job in enumerate(jobs)}  # ids stay out of Dask's keys
+        futures = client.map(_grade_on_worker, jobs, pure=False, key=list(keys))
         for future in as_completed(futures):
             try:
                 yield future.result()
-            except Exception as error:  # a worker lost: report that student, keep going
-                student = future.key.removeprefix("grade-") if isinstance(future.key, str) else str(future.key)
-                yield {"student": student, "status": "failed", "reason": f"worker error: {error}",
+            except Exception as error:  # a worker lost too often: report that student, keep going
+                yield {"student": keys[future.key], "status": "failed", "reason": f"worker error: {error}",
                        "problems": [], "hash": None, "grades": None, "files": {}}
     finally:
         client.close()
@@ -126,23 +168,32 @@ def _results(jobs: list[dict], n_workers: int | None, scheduler: str | None):
             cluster.close()
 
 
+def _grade_on_worker(job: dict) -> dict:
+    """On a Dask worker: a uid of this worker process's own (several workers share one machine)."""
+    if job["sandbox"].get("uid") is not None:
+        job = {**job, "sandbox": {**job["sandbox"], "uid": 100000 + os.getpid() % 50000}}
+    return grade_one(job)
+
+
 def _record(result: dict, course: Course, assignment: str, state: State, summary: Summary) -> None:
     student = result["student"]
     if result.get("problems"):
         summary.problems[student] = result["problems"]
     summary.seconds[student] = result.get("seconds", 0.0)
+    before = state.get(assignment, student)
+    score = None
     if result["status"] == "graded":
-        merge(course.gradebook, COURSE_ID, assignment, result,
-              course.grading / "autograded" / student / assignment)
-        grades = result["grades"]
-        summary.graded[student] = grades["score"]
-        if grades["needs_manual_grade"]:
+        merge(course.gradebook, COURSE_ID, assignment, result, course.grading / "autograded" / student / assignment)
+        score = summary.graded[student] = result["grades"]["score"]
+        if result["grades"]["needs_manual_grade"]:
             summary.manual.append(student)
-    elif result["status"] == "timed_out":
-        summary.timed_out[student] = result["reason"]
     else:
-        summary.failed[student] = result["reason"]
+        (summary.timed_out if result["status"] == "timed_out" else summary.failed)[student] = result["reason"]
+        record_failure(course.gradebook, COURSE_ID, assignment, student, clean(result["reason"], 300), course.grading)
+        if before.get("status") == "graded":
+            summary.previous[student] = (f"earlier submission scored {before.get('score')} ({before.get('when', '?')}); "
+                                         "kept as history only, the gradebook now shows this failure")
     if os.environ.get("CLASSGRADE_DEBUG") and result["status"] != "graded":
         print(result.get("log_tail", ""), file=sys.stderr)
     state.put(assignment, student, {"hash": result.get("hash"), "status": result["status"],
-                                    "reason": result.get("reason", "")})
+                                    "reason": clean(result.get("reason", ""), 300), "score": score})

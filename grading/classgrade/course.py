@@ -7,8 +7,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+
+from classgrade.text import clean
 
 GRADING = Path(__file__).resolve().parent.parent  # grading/: holds nbgrader_config.py
 REPO = GRADING.parent
@@ -17,23 +19,55 @@ MiB = 1024 * 1024
 
 @dataclass
 class Settings:
-    """Limits for one submission; see sandbox.py for what is enforced where."""
+    """Limits for one submission; see sandbox.py and supervise.py for what is enforced where."""
     cell_timeout: int = 120  # seconds per cell (nbgrader's Execute.timeout)
     notebook_timeout: int = 900  # seconds for the whole `nbgrader autograde` of one student
-    memory_mb: int = 4096  # RLIMIT_AS of the kernel: address space, torch needs ~2 GiB of it just to import
+    memory_mb: int = 4096  # all the submission's processes together (PSS); also each one's RLIMIT_AS
     file_mb: int = 200  # largest file a kernel may write
+    disk_mb: int = 256  # each writable tmpfs (/tmp, the working folder), and the files written without bwrap
+    max_processes: int = 64  # processes and threads of the submission
+    output_mb: int = 2  # notebook output kept (the rest dropped with a note)
     bwrap: bool = True  # use bubblewrap when the `bwrap` binary works
-    extra_hidden: list[str] = field(default_factory=list)  # more folders to hide from student code
+    trust_submissions: bool = False  # allow grading as root without bubblewrap (student code would run as root)
 
-    def sandbox(self, course: "Course", scratch_parent: str) -> dict:
-        """The sandbox config for the kernel launcher (plain data)."""
-        # the interpreter (a venv links to its base, e.g. under ~/.pyenv), course_lib, its shipped weights
+    def uses_bwrap(self) -> bool:
+        return self.bwrap and bwrap_works()
+
+    def protections(self) -> str:
+        """What holds in this run, in one line, for the autograde summary."""
+        if not self.uses_bwrap():
+            who = "as root (--trust-submissions)" if os.getuid() == 0 else f"as uid {os.getuid()}"
+            return (f"NO bubblewrap: student code runs {who} and can read what this user can; holds: a cleared "
+                    "environment, a throwaway working folder, per-process rlimits, whole-tree memory/process/"
+                    "file caps and timeouts")
+        who = "an unprivileged uid of its own, no capabilities" if os.getuid() == 0 else \
+            f"uid {os.getuid()} in a user namespace, no capabilities"
+        return (f"bubblewrap: {who}, no_new_privs, only the interpreter, course_lib and checkpoints visible "
+                "(read-only), no network, new PID/IPC/UTS namespaces and session, cleared environment, sized "
+                "tmpfs; whole-tree memory/process/file caps and timeouts")
+
+    def check(self) -> None:
+        """Refuse to run student code as root outside a sandbox, unless the instructor said so."""
+        if os.getuid() == 0 and not self.uses_bwrap() and not self.trust_submissions:
+            raise PermissionError(
+                "refusing to grade as root without bubblewrap (student code would run as root): install "
+                "bubblewrap, run as an ordinary user, or pass --trust-submissions")
+
+    def sandbox(self) -> dict:
+        """The kernel launcher's config (plain data): what it may read, its limits, its uid."""
         readable = [sys.base_prefix, sys.prefix, str(REPO / "course_lib"), str(REPO / "checkpoints")]
-        hide = {tempfile.gettempdir(), str(Path.home()), str(REPO), str(course.root), scratch_parent,
-                *self.extra_hidden}
+        use_bwrap = self.uses_bwrap()
+        # root: a uid of its own per worker process (no other submission shares its process count)
+        uid = 100000 + os.getpid() % 50000 if use_bwrap and os.getuid() == 0 else None
         return {"memory_bytes": self.memory_mb * MiB, "cpu_seconds": self.notebook_timeout,
-                "file_bytes": self.file_mb * MiB, "bwrap": self.bwrap and bwrap_works(),
-                "hide": sorted(hide), "readable": readable, "home": tempfile.gettempdir()}
+                "file_bytes": self.file_mb * MiB, "disk_bytes": self.disk_mb * MiB,
+                "max_processes": self.max_processes, "bwrap": use_bwrap, "uid": uid,
+                "readable": readable, "python": sys.executable}
+
+    def limits(self) -> dict:
+        """The supervisor's caps for the whole submission."""
+        return {"memory_bytes": self.memory_mb * MiB, "max_processes": self.max_processes,
+                "disk_bytes": self.disk_mb * MiB, "output_bytes": self.output_mb * MiB}
 
 
 def bwrap_works() -> bool:
@@ -67,12 +101,24 @@ class Course:
     def gradebook(self) -> Path:
         return self.grading / "gradebook.db"
 
-    def submitted(self, assignment: str) -> dict[str, Path]:
-        """student -> their submitted folder for `assignment`."""
+    def submitted(self, assignment: str) -> tuple[dict[str, Path], dict[str, str]]:
+        """student -> their submitted folder for `assignment`, and folder name -> why it is not graded."""
+        from classgrade.ids import id_problem
+
         base = self.grading / "submitted"
-        if not base.is_dir():
-            return {}
-        return {p.name: p / assignment for p in sorted(base.iterdir()) if (p / assignment).is_dir()}
+        found, refused = {}, {}
+        for path in sorted(base.iterdir()) if base.is_dir() else []:
+            folder = path / assignment
+            problem = id_problem(path.name)
+            if path.is_symlink() or folder.is_symlink():
+                refused[clean(path.name, 100)] = "a symbolic link, not graded"
+            elif not folder.is_dir():
+                continue
+            elif problem:
+                refused[clean(path.name, 100)] = f"not a usable student id ({problem}), not graded"
+            else:
+                found[path.name] = folder
+        return found, refused
 
     def release_notebooks(self, assignment: str) -> list[str]:
         return sorted(p.name for p in (self.root / "exercises" / assignment).glob("*.ipynb"))
@@ -105,3 +151,12 @@ def make_template(course: Course, assignment: str, folder: Path) -> tuple[Path, 
     shutil.rmtree(template.root / "solutions")  # the gradebook is all a worker needs
     shutil.rmtree(template.root / "exercises", ignore_errors=True)
     return template.gradebook, files
+
+
+def assignment_cells(db: Path, assignment: str) -> dict[str, list[str]]:
+    """notebook file name -> the grade ids of every nbgrader cell the assignment has (from its gradebook)."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{db}") as gradebook:
+        return {f"{nb.name}.ipynb": sorted(c.name for c in nb.source_cells)
+                for nb in gradebook.find_assignment(assignment).notebooks}

@@ -82,12 +82,13 @@ def feedback(assignment: str, course: Course | None = None, release: bool = Fals
     scrubbed_rel = Path("grading") / "feedback" / ".scrubbed"  # ignored by git and by nbgrader (a dot folder)
     scrubbed = course.root / scrubbed_rel
     shutil.rmtree(scrubbed, ignore_errors=True)
-    students = sorted(p.name for p in (course.grading / "autograded").iterdir() if (p / assignment).is_dir())
+    students = sorted(p.name for p in (course.grading / "autograded").iterdir()
+                      if not p.name.startswith(".") and not p.is_symlink() and (p / assignment).is_dir())
     for student in tqdm(students, desc=f"scrub {assignment}", unit="student", disable=not progress):
         target = scrubbed / student / assignment
         shutil.copytree(course.grading / "autograded" / student / assignment, target)
         for notebook in target.glob("*.ipynb"):
-            nb = scrub_notebook(json.loads(notebook.read_text(encoding="utf-8")), secret)
+            nb = scrub_notebook(json.loads(notebook.read_text(encoding="utf-8", errors="replace")), secret)
             notebook.write_text(json.dumps(nb, indent=1), encoding="utf-8")
     try:
         course.nbgrader("generate_feedback", assignment, "--force",
@@ -97,7 +98,7 @@ def feedback(assignment: str, course: Course | None = None, release: bool = Fals
     leaks = {}
     for student in tqdm(students, desc=f"check feedback {assignment}", unit="student", disable=not progress):
         for page in (course.grading / "feedback" / student / assignment).glob("*.html"):
-            found = html_leaks(page.read_text(encoding="utf-8"), secret)
+            found = html_leaks(page.read_text(encoding="utf-8", errors="replace"), secret)
             if found:
                 leaks[student] = found
                 page.unlink()  # never released

@@ -1,9 +1,11 @@
-"""Grade ONE submission in a private scratch course: `nbgrader autograde --student` in its own process group.
+"""Grade ONE submission in a private scratch course: `nbgrader autograde --student` under a supervisor.
 
 Runs inside a Dask worker (or in-process when serial). Everything it needs travels in the job (plain data)
 and everything it returns is plain data, so workers on another machine work the same way, provided the
-course repository sits at the same path there. The scratch course holds a copy of the template gradebook
-(private to this worker), the release's data files and the student's submission; it is deleted afterwards.
+course repository sits at the same path there. The scratch course holds a copy of the template gradebook,
+the release's data files and a link-free copy of the student's submission; it is deleted afterwards.
+Nothing here reads or writes through a path the kernel could have changed: the kernel never sees the
+scratch course, and the autograded notebooks are read back with O_NOFOLLOW, regular files only, size-capped.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import hashlib
 import json
 import os
 import shutil
-import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -20,54 +22,72 @@ import time
 from pathlib import Path
 
 from classgrade import sandbox
+from classgrade.cells import clean_graded_cells, precheck
+from classgrade.text import clean
+
+MAX_SUBMISSION_FILES, MAX_SUBMISSION_BYTES = 50, 100 * 2**20
+MAX_NOTEBOOK_BYTES = 64 * 2**20  # an autograded notebook read back (outputs are capped at 2 MiB by execute.py)
+CRASH_RERUNS = 2  # a kernel crash: graded again at most this often, the crashing cells not run
+PREPROCESSORS = ["classgrade.execute.SandboxExecute", "nbgrader.preprocessors.IgnorePattern",
+                 "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
+                 "nbgrader.preprocessors.SaveAutoGrades", "nbgrader.preprocessors.AssignLatePenalties",
+                 "nbgrader.preprocessors.CheckCellMetadata"]
+
+
+def regular_files(folder: Path) -> tuple[list[Path], list[str]]:
+    """The regular files under `folder` (links never followed) and a problem for everything else."""
+    files, problems = [], []
+    for parent, dirs, names in os.walk(folder, followlinks=False):
+        for name in sorted(dirs + names):
+            path = Path(parent) / name
+            mode = os.lstat(path).st_mode
+            if stat.S_ISLNK(mode):
+                problems.append(f"{clean(path.relative_to(folder))}: a symbolic link, not collected")
+                if name in dirs:
+                    dirs.remove(name)
+            elif stat.S_ISREG(mode):
+                files.append(path)
+            elif not stat.S_ISDIR(mode):
+                problems.append(f"{clean(path.relative_to(folder))}: not a regular file, not collected")
+    return sorted(files), problems
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """A file's bytes, refusing a link or anything not a regular file, and anything over `limit` bytes."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path.name} is not a regular file")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(f"{path.name} is over {limit // 2**20} MiB")
+    return data
 
 
 def submission_hash(folder: Path) -> str:
-    """sha256 over the names and bytes of every file a student submitted."""
+    """sha256 over the names and bytes of every regular file a student submitted (links not followed)."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in regular_files(folder)[0]:
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + read_regular(path, MAX_SUBMISSION_BYTES) + b"\0")
     return digest.hexdigest()
 
 
-def precheck(folder: Path, notebooks: list[str]) -> list[str]:
-    """Problems worth naming before grading: notebooks missing, or not valid JSON."""
-    problems = []
-    for name in notebooks:
-        path = folder / name
-        if not path.is_file():
-            others = sorted(p.name for p in folder.glob("*.ipynb"))
-            problems.append(f"missing notebook {name} (found: {', '.join(others) or 'none'})")
-            continue
-        try:
-            json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as error:
-            problems.append(f"{name} is not a valid notebook (JSON: {error})")
+def copy_submission(source: Path, target: Path) -> list[str]:
+    """Copy a submission's regular files (never through a link), within the caps; return the problems."""
+    files, problems = regular_files(source)
+    total = 0
+    for path in files[:MAX_SUBMISSION_FILES]:
+        data = read_regular(path, MAX_SUBMISSION_BYTES)
+        total += len(data)
+        if total > MAX_SUBMISSION_BYTES:
+            problems.append(f"submission over {MAX_SUBMISSION_BYTES // 2**20} MiB: {clean(path.name)} and later files not collected")
+            break
+        dest = target / path.relative_to(source)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(data)
+    if len(files) > MAX_SUBMISSION_FILES:
+        problems.append(f"{len(files)} files submitted: only the first {MAX_SUBMISSION_FILES} collected")
     return problems
-
-
-WRONG_ANSWER = {"AssertionError", "NotImplementedError"}
-
-
-def cell_problems(notebook: Path) -> list[str]:
-    """Errors seen in an autograded notebook's answer and test cells, e.g. 'square: MemoryError'."""
-    try:
-        nb = json.loads(notebook.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    found = []
-    for index, cell in enumerate(nb.get("cells", [])):
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        name = meta.get("grade_id") or f"cell {index}"
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":
-                ename = output.get("ename", "Error")
-                if meta.get("grade") and not meta.get("solution") and ename in WRONG_ANSWER:
-                    continue  # a test that failed: an ordinary wrong (or missing) answer, not a problem to report
-                what = {"CellTimeoutError": "timed out (cell time limit)", "KeyboardInterrupt": "timed out (interrupted)",
-                        "MemoryError": "MemoryError (memory limit)", "SystemExit": "called sys.exit()"}.get(ename, ename)
-                found.append(f"{name}: {what}")
-    return found
 
 
 def _read_grades(db: Path, assignment: str, student: str) -> dict:
@@ -90,84 +110,163 @@ def _read_grades(db: Path, assignment: str, student: str) -> dict:
         }
 
 
-def _run(cmd: list[str], cwd: str, env: dict, timeout: float) -> tuple[int | None, str]:
-    """Run in a new process group; on timeout kill the whole group (nbgrader, kernel, bwrap). None = timed out."""
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+WRONG_ANSWER = {"AssertionError", "NotImplementedError"}
+WHAT = {"CellTimeoutError": "timed out (cell time limit)", "KeyboardInterrupt": "timed out (interrupted)",
+        "MemoryError": "MemoryError (memory limit)", "SystemExit": "called sys.exit()",
+        "KernelDied": "stopped the kernel (os._exit(), a kill, a crash or a limit): not run, scored 0"}
+
+
+def cell_problems(nb: dict) -> list[str]:
+    """Errors seen in an autograded notebook's answer and test cells, e.g. 'square: MemoryError'."""
+    found = []
+    for index, cell in enumerate(nb.get("cells", [])):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        name = clean(meta.get("grade_id") or f"cell {index}", 100)
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                ename = str(output.get("ename", "Error"))
+                if meta.get("grade") and not meta.get("solution") and ename in WRONG_ANSWER:
+                    continue  # a test that failed: an ordinary wrong (or missing) answer, not a problem to report
+                found.append(f"{name}: {WHAT.get(ename, clean(ename, 100))}")
+    return found
+
+
+def _scratch_course(job: dict, scratch: Path, submission: Path) -> Path:
+    course = scratch / "c"
+    (course / "grading").mkdir(parents=True)
+    shutil.copy(job["template_db"], course / "grading" / "gradebook.db")
+    shutil.copytree(job["release_files"], course / "solutions" / job["assignment"])  # data files only
+    shutil.copytree(submission, course / "grading" / "submitted" / job["student"] / job["assignment"])
+    return course
+
+
+def _nbgrader_config(folder: Path, skip: list[int], crash_file: Path, max_output: int) -> None:
+    """The course's nbgrader_config.py, plus the class-scale Execute step (execute.py)."""
+    folder.mkdir()
+    (folder / "nbgrader_config.py").write_text(
+        "c = get_config()  # noqa: F821\n"
+        f"load_subconfig({str(Path(sandbox.__file__).parent.parent / 'nbgrader_config.py')!r})  # noqa: F821\n"
+        f"c.Autograde.autograde_preprocessors = {PREPROCESSORS!r}\n"
+        f"c.SandboxExecute.skip_cells = {skip!r}\n"
+        f"c.SandboxExecute.crash_file = {str(crash_file)!r}\n"
+        f"c.SandboxExecute.max_output_bytes = {max_output}\n")
+
+
+def _run_once(job: dict, scratch: Path, course: Path, skip: list[int], attempt: int) -> tuple[dict, int | None]:
+    """One supervised `nbgrader autograde`; returns the supervisor's report and the cell that crashed, if any."""
+    run = scratch / f"run{attempt}"
+    sockets, private = run / "s", run / "k"
+    sockets.mkdir(parents=True)
+    limits = job["limits"]
+    config = {**job["sandbox"], "private": str(private), "sockets": str(sockets)}
+    if config.get("uid") is not None:
+        os.chown(sockets, config["uid"], config["uid"])
+    kernel = sandbox.kernelspec(str(run / "j"), config)
+    crash_file = run / "crashed"
+    _nbgrader_config(run / "cfg", skip, crash_file, limits["output_bytes"])
+    spec = {"timeout": job["notebook_timeout"], "memory_bytes": limits["memory_bytes"],
+            "max_processes": limits["max_processes"], "disk_bytes": limits["disk_bytes"],
+            "watch": [str(sockets)] + ([] if config["bwrap"] else [str(private)]),
+            "command_memory_bytes": limits["memory_bytes"] + 1536 * 2**20, "report": str(run / "report.json")}
+    (run / "spec.json").write_text(json.dumps(spec))
+    python = job["python"]
+    env = {**os.environ, "COURSE_ROOT": str(course), "COURSE_EXCHANGE": str(scratch / "x"),
+           "JUPYTER_PATH": str(run / "j"), "JUPYTER_RUNTIME_DIR": str(run), "PYTHONPATH": job["config_dir"],
+           "PATH": f"{Path(python).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    nbgrader = [python, "-m", "nbgrader", "autograde", job["assignment"], f"--student={job['student']}", "--force",
+                f"--Execute.timeout={job['cell_timeout']}", f"--Execute.kernel_name={kernel}",
+                "--Execute.startup_timeout=60", "--KernelManager.transport=ipc", f"--KernelManager.ip={sockets}/k"]
+    cmd = [python, "-m", "classgrade.supervise", str(run / "spec.json"), "--", *nbgrader]
     try:
-        out, _ = proc.communicate(timeout=timeout)
-        return proc.returncode, out
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        return None, out
+        subprocess.run(cmd, cwd=run / "cfg", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       timeout=job["notebook_timeout"] + 120)
+        report = json.loads((run / "report.json").read_text())
+    except (subprocess.TimeoutExpired, OSError, ValueError) as error:
+        report = {"returncode": None, "killed": f"the supervisor failed: {type(error).__name__}", "log": ""}
+    crashed = int(crash_file.read_text()) if crash_file.is_file() else None
+    return report, crashed
 
 
 def grade_one(job: dict) -> dict:
-    """Autograde one student's submission; return its grades, autograded files and problems (plain data)."""
+    """Autograde one student's submission; return its grades, autograded notebooks and problems (plain data)."""
     start = time.monotonic()
     student, assignment = job["student"], job["assignment"]
     submitted = Path(job["submitted"])
-    result = {"student": student, "hash": submission_hash(submitted), "status": "failed", "reason": "",
-              "problems": precheck(submitted, job["notebooks"]), "files": {}, "grades": None}
+    result = {"student": student, "status": "failed", "reason": "", "problems": [], "files": {}, "grades": None,
+              "hash": None}
     scratch = Path(tempfile.mkdtemp(prefix="cg-", dir=job.get("scratch_parent")))
     try:
-        course = scratch / "c"
-        (course / "grading").mkdir(parents=True)
-        shutil.copy(job["template_db"], course / "grading" / "gradebook.db")
-        shutil.copytree(job["release_files"], course / "solutions" / assignment)  # data files only: no notebooks
-        shutil.copytree(submitted, course / "grading" / "submitted" / student / assignment)
-        runtime = scratch / "r"
-        runtime.mkdir()
-        config = {**job["sandbox"], "writable": [str(runtime)]}
-        config["hide"] = sorted(set(config.get("hide", [])) | {str(scratch)})
-        kernel = sandbox.kernelspec(str(scratch / "j"), config, python=job.get("python", sys.executable))
-        env = {**os.environ, "COURSE_ROOT": str(course), "COURSE_EXCHANGE": str(scratch / "x"),
-               "JUPYTER_PATH": str(scratch / "j"), "JUPYTER_RUNTIME_DIR": str(runtime),
-               "PATH": f"{Path(job.get('python', sys.executable)).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-        cmd = ["nbgrader", "autograde", assignment, f"--student={student}", "--force",
-               f"--Execute.timeout={job['cell_timeout']}", f"--Execute.kernel_name={kernel}",
-               "--Execute.startup_timeout=60",
-               "--KernelManager.transport=ipc", f"--KernelManager.ip={runtime}/k"]  # unix sockets: no network needed
-        code, log = _run(cmd, job["config_dir"], env, job["notebook_timeout"])
-        autograded = course / "grading" / "autograded" / student / assignment
+        result["hash"] = submission_hash(submitted)
+        submission = scratch / "submission"
+        submission.mkdir()
+        result["problems"] += copy_submission(submitted, submission)
+        invalid = precheck(submission, job["notebooks"])
+        result["problems"] += invalid
         for notebook in job["notebooks"]:
-            result["problems"] += cell_problems(autograded / notebook)
-        if code is None:
-            result["status"], result["reason"] = "timed_out", f"whole notebook over {job['notebook_timeout']} s: killed"
-        elif code != 0 or "There was an error processing" in log or not autograded.is_dir():
-            died = "DeadKernelError" in log or "Kernel died" in log or "kernel died" in log.lower()
-            result["reason"] = ("the kernel died (os._exit(), a crash or the memory limit)" if died
-                                else _last_error(log))
-        else:
-            result["status"] = "graded"
-            result["grades"] = _read_grades(course / "grading" / "gradebook.db", assignment, student)
-            for notebook, data in result["grades"]["notebooks"].items():
-                present = _grade_ids(autograded / f"{notebook}.ipynb")
-                result["problems"] += [f"{name}: deleted by the student (scored 0, flagged for manual grading)"
-                                       for name in sorted(set(data["grades"]) - present)]
-            result["files"] = {str(p.relative_to(autograded)): p.read_bytes()
-                               for p in autograded.rglob("*") if p.is_file()}
-        result["log_tail"] = log[-2000:] if not os.environ.get("CLASSGRADE_DEBUG") else log
-        invalid = [p for p in result["problems"] if "not a valid notebook" in p or p.startswith("missing notebook")]
-        if result["status"] == "failed" and invalid:
-            result["reason"] = "; ".join(invalid)
+            result["problems"] += clean_graded_cells(submission / notebook, job["grade_cells"].get(notebook, []))
+        course = _scratch_course(job, scratch, submission)
+        skip: list[int] = []
+        for attempt in range(CRASH_RERUNS + 1):
+            report, crashed = _run_once(job, scratch, course, skip, attempt)
+            if report.get("killed") and crashed is not None:
+                result["problems"].append(f"killed: {report['killed']}")
+            if crashed is None or crashed in skip or (report.get("killed") or "").startswith("whole notebook"):
+                break
+            skip.append(crashed)
+        autograded = course / "grading" / "autograded" / student / assignment
+        _finish(result, job, report, autograded, course)
+        if skip and result["status"] != "graded":
+            result["reason"] += f" (after {len(skip)} re-run(s) without the crashing cells)"
+        result["log_tail"] = clean(report.get("log", "")[-3000:], 3000, one_line=False)
     except Exception as error:  # the grader survives whatever a submission does
-        result["reason"] = f"grader error: {type(error).__name__}: {error}"
+        result["reason"] = f"grader error: {type(error).__name__}: {clean(error, 300)}"
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     result["seconds"] = round(time.monotonic() - start, 2)
     return result
 
 
-def _grade_ids(notebook: Path) -> set[str]:
+def _finish(result: dict, job: dict, report: dict, autograded: Path, course: Path) -> None:
+    """Status, grades and the autograded notebooks (read back safely) from one run's outcome."""
+    log = report.get("log", "")
+    for notebook in job["notebooks"]:
+        try:
+            data = read_regular(autograded / notebook, MAX_NOTEBOOK_BYTES)
+            nb = json.loads(data)
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError) as error:
+            result["problems"].append(f"{notebook}: autograded notebook not kept ({clean(error, 200)})")
+            continue
+        result["problems"] += cell_problems(nb)
+        result["files"][notebook] = data
+    killed = report.get("killed") or ""
+    if killed.startswith("whole notebook"):
+        result["status"], result["reason"] = "timed_out", f"{killed}: killed"
+    elif report.get("returncode") != 0 or "There was an error processing" in log or not result["files"]:
+        died = "DeadKernelError" in log or "kernel died" in log.lower()
+        invalid = [p for p in result["problems"] if "not a valid notebook" in p or p.startswith("missing notebook")]
+        result["reason"] = ("; ".join(invalid) if invalid else
+                            f"killed: {killed}" if killed else
+                            "the kernel died (os._exit(), a crash or the memory limit)" if died else
+                            clean(_last_error(log), 300))
+    else:
+        result["status"] = "graded"
+        result["grades"] = _read_grades(course / "grading" / "gradebook.db", job["assignment"], job["student"])
+        for notebook, data in result["grades"]["notebooks"].items():
+            present = _grade_ids(result["files"].get(f"{notebook}.ipynb", b"{}"))
+            result["problems"] += [f"{clean(name, 100)}: deleted by the student (scored 0, flagged for manual grading)"
+                                   for name in sorted(set(data["grades"]) - present)]
+
+
+def _grade_ids(data: bytes) -> set[str]:
     try:
-        cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
-    except (OSError, ValueError, KeyError):
+        cells = json.loads(data)["cells"]
+    except (ValueError, KeyError, TypeError):
         return set()
     return {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in cells} - {None}
 
 
 def _last_error(log: str) -> str:
-    lines = [l.strip() for l in log.splitlines() if "error" in l.lower() and l.strip()]
-    return (lines[-1] if lines else "nbgrader autograde failed")[:300]
+    lines = [line.strip() for line in log.splitlines() if "error" in line.lower() and line.strip()]
+    return lines[-1] if lines else "nbgrader autograde failed"

@@ -1,0 +1,64 @@
+"""nbgrader's Execute step with two guards for class-scale grading (configured by the worker, run by nbgrader).
+
+- Output cap: what a kernel prints is held by nbgrader (outside the sandbox) and written into the autograded
+  notebook. Past `max_output_bytes` for the notebook, further output is dropped with a visible note; errors and
+  results are kept (shortened) and dropped stderr leaves one stderr line, so a test's score does not change.
+- Crashes: when the kernel dies in a cell (os._exit(), a kill, a segfault), that cell's index is written to
+  `crash_file`; the worker then grades again with the cell in `skip_cells`: not run, given an error output.
+  A crash costs the parts that depend on that cell, not the whole submission.
+"""
+
+from __future__ import annotations
+
+from nbclient.exceptions import DeadKernelError
+from nbformat.v4 import new_output
+from nbgrader.preprocessors import Execute
+from traitlets import Integer, List, Unicode
+
+CRASHED = ("This cell stopped the kernel when it was graded (os._exit(), a kill, a segfault or the memory "
+           "limit). It was not run again so that the rest of the notebook could be graded.")
+
+
+class SandboxExecute(Execute):
+    max_output_bytes = Integer(2 * 2**20, help="output kept per notebook").tag(config=True)
+    skip_cells = List(Integer(), help="cells that crashed the kernel in an earlier run").tag(config=True)
+    crash_file = Unicode("", help="where to write the index of a cell that kills the kernel").tag(config=True)
+
+    def preprocess(self, nb, resources=None, km=None):
+        self._kept, self._noted = 0, set()
+        return super().preprocess(nb, resources, km)
+
+    def preprocess_cell(self, cell, resources, index):
+        if index in self.skip_cells:
+            cell.outputs = [new_output("error", ename="KernelDied", evalue=CRASHED, traceback=[f"KernelDied: {CRASHED}"])]
+            return cell, resources
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            if self.crash_file:
+                with open(self.crash_file, "w", encoding="utf-8") as f:
+                    f.write(str(index))
+            raise
+
+    def output(self, outs, msg, display_id, cell_index):
+        content = msg.get("content", {})
+        size = sum(len(str(v)) for v in (content.get("text"), content.get("data"), content.get("traceback")) if v)
+        self._kept += size
+        if self._kept <= self.max_output_bytes:
+            return super().output(outs, msg, display_id, cell_index)
+        kind = msg.get("msg_type")
+        if kind == "error":  # kept: a test that failed must still fail; its traceback shortened
+            content["traceback"] = [f"{content.get('ename', 'Error')}: (traceback not kept: output over the cap)"]
+            return super().output(outs, msg, display_id, cell_index)
+        if kind == "execute_result":  # kept: a test's value gives partial credit; only its plain text, shortened
+            content["data"] = {"text/plain": str(content.get("data", {}).get("text/plain", ""))[:1000]}
+            return super().output(outs, msg, display_id, cell_index)
+        note_key = (cell_index, content.get("name", "stdout") if kind == "stream" else "stdout")
+        if note_key in self._noted:
+            return None
+        self._noted.add(note_key)
+        note = (f"[classgrade: output over {self.max_output_bytes // 2**20} MiB for this notebook; "
+                f"the rest of it was not kept]\n")
+        out = new_output("stream", name=note_key[1], text=note)
+        outs.append(out)
+        return out
