@@ -85,12 +85,13 @@ def students(course: Path) -> dict[str, object]:
     return made
 
 
+SANDBOX_ONLY = {"root-escape", "tmpfs-flood", "reads-exchange"}
 EXPECTED = {  # student -> autograded score out of 4 (square 2, cube 1, add 1)
     "correct": 4, "unchanged": 0, "syntax-error": 2, "runtime-error": 3, "infinite-loop": 3, "memory-bomb": 2,
     "sys-exit": 3, "edited-test-cell": 2, "edited-locked-cell": 3, "overrides-helper": 3,
     "deleted-test-cell": 3, "tampered-points": 4, "reads-secrets": 4, "writes-outside": 4,
     "os-exit": 3,  # the kernel died in `add`: graded again without that cell, the rest keeps its points
-    **HOSTILE_SCORES,
+    **{s: score for s, score in HOSTILE_SCORES.items() if SANDBOXED or s not in SANDBOX_ONLY},
 }
 FAILED = {"invalid-json": "not a valid notebook", "missing-notebook": "missing notebook"}
 
@@ -102,7 +103,10 @@ def course(tmp_path_factory):
     exchange = root.parent / "exchange" / "inbound" / "bob+tiny+2026"
     exchange.mkdir(parents=True)
     (exchange / "tiny.ipynb").write_text("{}")
-    for student, content in {**students(root), **hostile(root, exchange)}.items():
+    attacks = hostile(root, exchange)
+    if not SANDBOXED:  # on the host itself these would really try (as root: remount /); their tests skip
+        attacks = {s: c for s, c in attacks.items() if s not in SANDBOX_ONLY}
+    for student, content in {**students(root), **attacks}.items():
         write_submission(root / "grading" / "submitted" / student / "tiny", content)
     for name in REFUSED_FOLDERS:  # reserved or unusable ids: reported, never graded, nobody else affected
         write_submission(root / "grading" / "submitted" / name / "tiny", solution_bytes(root))

@@ -171,7 +171,8 @@ def _run_once(job: dict, scratch: Path, course: Path, skip: list[int], attempt: 
     (run / "spec.json").write_text(json.dumps(spec))
     python = job["python"]
     env = {**os.environ, "COURSE_ROOT": str(course), "COURSE_EXCHANGE": str(scratch / "x"),
-           "JUPYTER_PATH": str(run / "j"), "JUPYTER_RUNTIME_DIR": str(run), "PYTHONPATH": job["config_dir"],
+           "JUPYTER_PATH": str(run / "j"), "JUPYTER_RUNTIME_DIR": str(run),
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent / "fast_imports"), job["config_dir"]]),
            "PATH": f"{Path(python).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     nbgrader = [python, "-m", "nbgrader", "autograde", job["assignment"], f"--student={job['student']}", "--force",
                 f"--Execute.timeout={job['cell_timeout']}", f"--Execute.kernel_name={kernel}",
