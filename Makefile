@@ -21,7 +21,7 @@ help:
 	@echo "make test     set up, then run the whole test suite (unit tests, notebooks in smoke mode, grading checks,"
 	@echo "              JupyterLab in chromium when /usr/bin/chromium is installed)"
 	@echo "make bench    set up, then time everything (notebooks, models, attention, samplers, grading) into"
-	@echo "              build/bench.md and check the run-time budgets (about 45 minutes; not part of make test)"
+	@echo "              build/bench.md and check the run-time budgets (about 55 minutes; not part of make test)"
 	@echo "make lab      open the course in JupyterLab"
 	@echo "instructor:   make release | collect | autograde | feedback | export   [ASSIGNMENT=$(ASSIGNMENT)]"
 

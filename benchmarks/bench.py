@@ -1,13 +1,14 @@
 """`make bench`: how long the course takes, section by section, written to build/bench.md.
 
-    python -m benchmarks.bench                              # everything (about 45 minutes on 2 CPU cores)
+    python -m benchmarks.bench                              # everything (about 55 minutes on 2 CPU cores)
     python -m benchmarks.bench --sections notebooks         # only the lecture timings and the budgets
     python -m benchmarks.bench --sections models --no-training   # only the loading times
 
 Sections: notebooks (every notebook in full and smoke mode, as a clean clone runs them, with the slowest cells of
 the slowest lecture), models (training from scratch and loading the checkpoint, for every model of every lecture),
 attention (the course's attention vs torch's fused kernel), sampling (mini Stable Diffusion's samplers: seconds per
-image and the judge's score) and grading (autograding throughput, serial vs parallel).
+image and the judge's score) and grading (autograding throughput, serial vs parallel, then a synthetic class of
+--grading-class-n students, hostile submissions included, on a separately started scheduler and workers).
 Where a CUDA GPU is present, models, attention and sampling are measured on it too, side by side with the CPU.
 
 The budgets below are checked when the notebooks section runs; the command exits 1 if one is broken.
@@ -30,6 +31,7 @@ from benchmarks.markdown import table
 from ci.run_notebooks import BUILD, course_notebooks, display_name, execute
 
 SECTIONS = ("notebooks", "sampling", "attention", "grading", "models")  # the longest (training every model) last
+CLASS_N = 200  # students in the grading section's synthetic class: about 11 minutes on 2 cores
 BUDGETS = {  # seconds on 2 CPU cores, the course's reference machine
     "whole course, full mode": 30 * 60,
     "whole course, smoke mode": 10 * 60,
@@ -154,13 +156,30 @@ def sampling_section() -> list[str]:
     return lines + table(headers, rows)
 
 
-def grading_section(n: int, assignment: str) -> list[str]:
-    from benchmarks.grading_throughput import throughput
+def grading_section(n: int, assignment: str, class_n: int = 0) -> list[str]:
+    """Serial vs LocalCluster throughput on n copies of a solution; then a synthetic class of class_n students
+    (hostile submissions too) on a scheduler with separately started worker processes, as on several machines."""
+    from benchmarks.grading_throughput import grade_synthetic_class, throughput
 
-    rates = throughput(n, assignment, workers=os.cpu_count())
-    rows = [[label, f"{rate:.1f}"] for label, rate in rates.items()]
-    return [f"## Autograding throughput ({n} copies of the `{assignment}` solution, nbgrader + sandbox)", ""] + \
-        table(["run", "submissions / minute"], rows)
+    lines = []
+    if n:
+        rates = throughput(n, assignment, workers=os.cpu_count())
+        rows = [[label, f"{rate:.1f}"] for label, rate in rates.items()]
+        lines += [f"## Autograding throughput ({n} copies of the `{assignment}` solution, nbgrader + sandbox)", ""]
+        lines += table(["run", "submissions / minute"], rows) + [""]
+    if class_n:
+        r = grade_synthetic_class(class_n, workers=os.cpu_count(), progress=False)
+        lines += [f"## Autograding a synthetic class ({class_n} students of the tiny test assignment, hostile ones "
+                  f"included) on `dask scheduler` + {r['workers']} `dask worker` processes", "",
+                  f"{r['seconds']:.0f} s, **{r['per_minute']:.1f} submissions / minute**; {r['graded']} graded, "
+                  f"{r['failed']} failed, {r['timed_out']} timed out; processes left behind: {r['strays']}; "
+                  f"the real /tmp written: {'**yes**' if r['tmp_written'] else 'no'}.", ""]
+        lines += table(["submission", "students", "expected", "as expected", "got", "seconds each (on a worker)"],
+                       [[f"`{k['kind']}`", str(k["students"]), str(k["expected"]), str(k["as_expected"]), k["got"],
+                         f"{k['seconds']:.1f}"] for k in r["kinds"]])
+        if r["unexpected"]:
+            lines += ["", "Unexpected: " + "; ".join(f"`{s}`: {g}" for s, g in sorted(r["unexpected"].items()))]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-training", action="store_true", help="models: only the loading times")
     parser.add_argument("--grading-n", type=int, default=6, help="submissions for the grading throughput")
     parser.add_argument("--grading-assignment", default="convolutions")
+    parser.add_argument("--grading-class-n", type=int, default=CLASS_N,
+                        help="students in the synthetic class graded on separately started Dask workers (0: none)")
     parser.add_argument("--out", type=Path, default=BUILD / "bench.md")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # as every lecture and training script: the fastest setting on a shared 2-core machine
@@ -190,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         elif section == "sampling":
             section_lines = sampling_section()
         else:
-            section_lines = grading_section(args.grading_n, args.grading_assignment)
+            section_lines = grading_section(args.grading_n, args.grading_assignment, args.grading_class_n)
         lines += section_lines + ["", f"_(section took {time.perf_counter() - start:.0f} s)_", ""]
         args.out.write_text("\n".join(lines) + "\n")  # after every section: a crash keeps what was measured
     print(f"wrote {args.out}")

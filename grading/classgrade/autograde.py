@@ -124,15 +124,16 @@ def autograde(assignment: str, course: Course | None = None, settings: Settings 
 
 
 def _grade(assignment, course, settings, todo, n_workers, scheduler, state, summary, progress) -> None:
-    work = Path(tempfile.mkdtemp(prefix="classgrade-"))
+    # in the course folder, which every worker machine shares (its /tmp it does not); never seen by a kernel
+    (course.grading / ".classgrade").mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="work-", dir=course.grading / ".classgrade"))
     try:
         template_db, release_files = make_template(course, assignment, work)
         base = {"assignment": assignment, "template_db": str(template_db), "release_files": str(release_files),
                 "notebooks": course.release_notebooks(assignment), "config_dir": str(GRADING),
                 "grade_cells": assignment_cells(template_db, assignment),
                 "cell_timeout": settings.cell_timeout, "notebook_timeout": settings.notebook_timeout,
-                "sandbox": settings.sandbox(), "limits": settings.limits(), "python": sys.executable,
-                "scratch_parent": str(work)}
+                "sandbox": settings.sandbox(), "limits": settings.limits(), "python": sys.executable}
         jobs = [{**base, "student": s, "submitted": str(p)} for s, p in todo.items()]
         bar = tqdm(total=len(jobs), desc=f"autograde {assignment}", unit="student", disable=not progress)
         for result in _results(jobs, n_workers, scheduler):

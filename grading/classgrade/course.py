@@ -42,9 +42,12 @@ class Settings:
                     "file caps and timeouts")
         who = "an unprivileged uid of its own, no capabilities" if os.getuid() == 0 else \
             f"uid {os.getuid()} in a user namespace, no capabilities"
+        from classgrade.cgroup import cgroups_work
+
+        tree = "a cgroup per submission (memory, tasks) and " if cgroups_work() else "no cgroup here: "
         return (f"bubblewrap: {who}, no_new_privs, only the interpreter, course_lib and checkpoints visible "
                 "(read-only), no network, new PID/IPC/UTS namespaces and session, cleared environment, sized "
-                "tmpfs; whole-tree memory/process/file caps and timeouts")
+                f"tmpfs; {tree}the supervisor's whole-tree memory/process/file caps and timeouts")
 
     def check(self) -> None:
         """Refuse to run student code as root outside a sandbox, unless the instructor said so."""

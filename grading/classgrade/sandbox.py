@@ -174,6 +174,9 @@ def outside(config_path: str, argv: list[str]) -> None:
         if uid is not None and config["bwrap"]:
             os.chown(connection, uid, uid)
         argv[index] = f"{SANDBOX_DIR}/connection.json" if config["bwrap"] else connection
+    for procs in config.get("cgroup_procs", []):  # the submission's cgroup (cgroup.py): all that follows is in it
+        with open(procs, "w") as f:
+            f.write(str(os.getpid()))
     _prctl(PR_SET_PDEATHSIG, 9)  # the kernel dies with nbgrader
     null = os.open(os.devnull, os.O_RDWR)  # the kernel's raw stdout/stderr never reach the grader's log
     for fd in (0, 1, 2):

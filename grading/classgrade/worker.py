@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from classgrade import sandbox
+from classgrade.cgroup import Cgroup
 from classgrade.cells import clean_graded_cells, precheck
 from classgrade.text import clean
 
@@ -158,7 +159,9 @@ def _run_once(job: dict, scratch: Path, course: Path, skip: list[int], attempt: 
     sockets, private = run / "s", run / "k"
     sockets.mkdir(parents=True)
     limits = job["limits"]
-    config = {**job["sandbox"], "private": str(private), "sockets": str(sockets)}
+    cgroup = Cgroup.create(limits["memory_bytes"], limits["max_processes"])  # None where the machine has none
+    config = {**job["sandbox"], "private": str(private), "sockets": str(sockets),
+              "cgroup_procs": cgroup.procs() if cgroup else []}
     if config.get("uid") is not None:
         os.chown(sockets, config["uid"], config["uid"])
     kernel = sandbox.kernelspec(str(run / "j"), config)
@@ -169,7 +172,7 @@ def _run_once(job: dict, scratch: Path, course: Path, skip: list[int], attempt: 
             "watch": [str(sockets)] + ([] if config["bwrap"] else [str(private)]),
             "command_memory_bytes": limits["memory_bytes"] + 1536 * 2**20, "report": str(run / "report.json")}
     (run / "spec.json").write_text(json.dumps(spec))
-    python = job["python"]
+    python, kills = job["python"], 0
     env = {**os.environ, "COURSE_ROOT": str(course), "COURSE_EXCHANGE": str(scratch / "x"),
            "JUPYTER_PATH": str(run / "j"), "JUPYTER_RUNTIME_DIR": str(run),
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent / "fast_imports"), job["config_dir"]]),
@@ -184,6 +187,13 @@ def _run_once(job: dict, scratch: Path, course: Path, skip: list[int], attempt: 
         report = json.loads((run / "report.json").read_text())
     except (subprocess.TimeoutExpired, OSError, ValueError) as error:
         report = {"returncode": None, "killed": f"the supervisor failed: {type(error).__name__}", "log": ""}
+    finally:
+        if cgroup is not None:
+            kills = cgroup.oom_kills()
+            cgroup.remove()
+    if cgroup is not None and kills and not report.get("killed"):
+        report["killed"] = f"memory of all its processes over {limits['memory_bytes'] // 2**20} MiB " \
+                           f"(the cgroup's OOM killer stopped {kills} process(es))"
     crashed = int(crash_file.read_text()) if crash_file.is_file() else None
     return report, crashed
 
@@ -209,7 +219,7 @@ def grade_one(job: dict) -> dict:
         skip: list[int] = []
         for attempt in range(CRASH_RERUNS + 1):
             report, crashed = _run_once(job, scratch, course, skip, attempt)
-            if report.get("killed") and crashed is not None:
+            if report.get("killed") and (crashed is not None or "cgroup" in report["killed"]):
                 result["problems"].append(f"killed: {report['killed']}")
             if crashed is None or crashed in skip or (report.get("killed") or "").startswith("whole notebook"):
                 break
