@@ -72,7 +72,7 @@ def students(course: Path) -> dict[str, object]:
     edit("reads-secrets", "square",
          "import glob, os\nfound = [p for p in " + repr([str(t) for t in targets]) + " if os.path.exists(p)]\n"
          "found += glob.glob('/tmp/**/gradebook.db', recursive=True) + glob.glob('/tmp/**/solutions/**', recursive=True)\n"
-         "for p in found:\n    open(p, 'rb').read(10)\n"
+         "for p in found:\n    try:\n        open(p, 'rb').read(10)\n    except OSError:\n        pass\n"
          "print('LEAKED' if found else 'NOTHING-FOUND', found)\n"
          "def square(x):\n    return x * x")
     outside = [course / "grading" / "pwned.txt", course / "pwned.txt", Path.home() / "pwned-classgrade.txt",
