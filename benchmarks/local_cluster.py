@@ -167,8 +167,10 @@ class Cluster:
         self.close()
 
 
-PRIVATE_TMP = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-               'mount -t tmpfs tmpfs /tmp && exec "$@"', "sh"]
+def hiding(folder: Path | str) -> list[str]:
+    """A command prefix: what follows sees an empty tmpfs at `folder` (a mount namespace of its own)."""
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            'mount -t tmpfs tmpfs "$1" && shift && exec "$@"', "sh", str(folder)]
 
 
 def private_tmp_works() -> bool:
@@ -177,17 +179,20 @@ def private_tmp_works() -> bool:
 
     if not shutil.which("unshare"):
         return False
-    try:
-        return subprocess.run([*PRIVATE_TMP, "true"], capture_output=True, timeout=20).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            return subprocess.run([*hiding(folder), "true"], capture_output=True, timeout=20).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            return False
 
 
-def start_cluster(folder: Path, n_workers: int, timeout: float = 90, private_tmp: bool = False) -> Cluster:
+def start_cluster(folder: Path, n_workers: int, timeout: float = 90, hide: Path | None = None) -> Cluster:
     """A scheduler and `n_workers` single-threaded worker processes, all on 127.0.0.1, logs in `folder`.
 
-    private_tmp: each worker sees an empty /tmp of its own, as on separate machines that share only the course
-    folder (which must then live outside /tmp); see private_tmp_works().
+    hide: a folder each worker sees empty (a tmpfs of its own), as separate machines that share only the course
+    folder do not see the grading machine's temporary folder; see private_tmp_works().
     Returns once every worker has joined; raises RuntimeError (with the logs) otherwise, ending what it started.
     """
     scheduler_cmd, worker_cmd = dask_command("scheduler"), dask_command("worker")
@@ -210,7 +215,7 @@ def start_cluster(folder: Path, n_workers: int, timeout: float = 90, private_tmp
         time.sleep(0.2)  # the file is written in one go, but let it finish
         cluster.address = json.loads(scheduler_file.read_text())["address"]
         for i in range(n_workers):
-            prefix = PRIVATE_TMP if private_tmp else []  # `exec`s all the way: the Popen's pid is the worker's
+            prefix = hiding(hide) if hide else []  # `exec`s all the way: the Popen's pid is the worker's
             cluster.workers[f"worker-{i}"] = cluster._start(f"worker-{i}", prefix + worker_cmd + [
                 cluster.address, "--name", f"worker-{i}", "--nthreads", "1", "--no-nanny", *NO_DASHBOARD,
                 "--host", "127.0.0.1", "--memory-limit", "0", "--death-timeout", "60"])

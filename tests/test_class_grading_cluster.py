@@ -10,7 +10,6 @@ it started are SIGKILLed. Its task must be re-run on the other worker and every 
 
 from __future__ import annotations
 
-import shutil
 import sys
 import tempfile
 import threading
@@ -111,19 +110,19 @@ def test_a_worker_killed_mid_run_loses_and_doubles_no_student(cluster, tmp_path)
 
 
 @pytest.mark.skipif(not private_tmp_works(), reason="no mount namespaces here (Linux, as root): the workers "
-                                                     "cannot get a /tmp of their own")
-def test_workers_that_share_only_the_course_folder():
-    """Separate machines share the course folder, not /tmp: each worker here gets an empty /tmp of its own."""
+                                                     "cannot be given a folder of their own")
+def test_workers_that_share_only_the_course_folder(tmp_path, monkeypatch):
+    """Separate machines share the course folder, not the grading machine's temporary folder: here the workers
+    see this process's temporary folder as an empty tmpfs of their own."""
     from benchmarks.grading_throughput import EXPECTED, synthetic_class
     from classgrade.autograde import autograde
     from classgrade.course import Settings
 
-    shared = Path(tempfile.mkdtemp(prefix="classgrade-shared-", dir="/var/tmp"))  # outside /tmp, as an NFS mount
-    try:
-        course, students = synthetic_class(shared / "course", 2, kinds=("solution", "release"))
-        with start_cluster(shared / "cluster", n_workers=2, private_tmp=True) as cluster:
-            settings = Settings(cell_timeout=5, notebook_timeout=120, memory_mb=1024, trust_submissions=True)
-            summary = autograde("tiny", course, settings, scheduler=cluster.address, progress=False)
-        assert summary.graded == {student: EXPECTED[kind] for student, kind in students.items()}, summary.text()
-    finally:
-        shutil.rmtree(shared, ignore_errors=True)
+    ours = tmp_path / "grading-machine-tmp"  # this process's tempfile folder, which the workers cannot see
+    ours.mkdir()
+    course, students = synthetic_class(tmp_path / "course", 2, kinds=("solution", "release"))
+    with start_cluster(tmp_path / "cluster", n_workers=2, hide=ours) as cluster:
+        monkeypatch.setattr(tempfile, "tempdir", str(ours))
+        settings = Settings(cell_timeout=5, notebook_timeout=120, memory_mb=1024, trust_submissions=True)
+        summary = autograde("tiny", course, settings, scheduler=cluster.address, progress=False)
+    assert summary.graded == {student: EXPECTED[kind] for student, kind in students.items()}, summary.text()

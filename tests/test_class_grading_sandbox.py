@@ -59,7 +59,7 @@ def regraded(course):
     write_submission(root / "grading" / "submitted" / "alice" / "tiny", b'{"cells": [ broken')
     write_submission(root / "grading" / "submitted" / "bob" / "tiny",
                      edited(root, "cube", "import time\ntime.sleep(60)\ndef cube(x):\n    return x ** 3"))
-    second = autograde("tiny", course, Settings(**{**FAST, "cell_timeout": 120, "notebook_timeout": 15}),
+    second = autograde("tiny", course, Settings(**{**FAST, "cell_timeout": 120, "notebook_timeout": 8}),
                        n_workers=0, progress=False)
     return first, second
 
@@ -80,7 +80,7 @@ def test_the_csv_has_a_status_column_and_the_history(regraded, course, tmp_path)
     export_csv(course.gradebook, State(course.grading / ".classgrade" / "state.json"), tmp_path / "grades.csv")
     rows = {r["student_id"]: r for r in csv.DictReader(open(tmp_path / "grades.csv", encoding="utf-8"))}
     assert rows["alice"]["status"] == "failed" and float(rows["alice"]["score"]) == 0
-    assert rows["bob"]["status"] == "timed_out" and "whole notebook over 15 s" in rows["bob"]["reason"]
+    assert rows["bob"]["status"] == "timed_out" and "whole notebook over 8 s" in rows["bob"]["reason"]
     assert "graded 4" in rows["alice"]["earlier_results"]
 
 
