@@ -127,6 +127,12 @@ os.write(1, b"\\x1b[2J\\x1b[HFAILED everything\\n")
 print("\\x1b]0;pwned\\x07\\x1b[31mFAILED\\x1b[0m")
 raise type("\\x1b[31mFAILED: grader broken\\x1b[0m\\nFAILED     correct", (Exception,), {})()"""
 
+LEAK_HIDDEN = """import base64
+def _leak(info):
+    source = info.raw_cell
+    print("LEAK", base64.b64encode(source.encode()).decode(), "\\u200b".join(source))
+get_ipython().events.register("pre_run_cell", _leak)"""
+
 DAEMON = """import os, signal, time
 r, w = os.pipe()
 if os.fork() == 0:
@@ -173,12 +179,13 @@ def hostile(course_root: Path, exchange: Path) -> dict[str, object]:
         "segfault": edited(course_root, "add", "import ctypes\nctypes.string_at(0)" + ADD),
         "kills-kernel": edited(course_root, "cube", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)" + CUBE),
         "duplicate-test": duplicate_test(course_root),
+        "leaks-hidden": edited(course_root, "square", LEAK_HIDDEN + SQUARE),
         "extra-points": extra_points(course_root),
     }
 
 
 HOSTILE_SCORES = {"root-escape": 4, "notebook-symlink": 4, "submitted-symlinks": 4, "env-probe": 4,
-                  "reads-exchange": 4, "tmpfs-flood": 4, "fork-memory": 3, "output-flood": 4, "escapes": 4,
+                  "reads-exchange": 4, "tmpfs-flood": 4, "fork-memory": 3, "output-flood": 4, "escapes": 4, "leaks-hidden": 4,
                   "segfault": 3, "kills-kernel": 3, "duplicate-test": 4, "extra-points": 4,
                   "fork-bomb": 3}  # its own sleeping children use up its process budget: `add`'s test cannot run
 REFUSED_FOLDERS = [".classgrade-state.json", "bracket[1]", "new\nline"]

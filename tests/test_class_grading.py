@@ -221,7 +221,7 @@ def test_feedback_never_shows_hidden_tests(run, course):
     assert set(EXPECTED) <= set(pages)
     for student, page in pages.items():
         assert "HIDDEN-CANARY" not in page and "square(-3)" not in page, student
-    assert "check" in pages["edited-test-cell"] and "hidden tests: not shown" in pages["edited-test-cell"]
+    assert "check" in pages["edited-test-cell"]  # the visible test, as the release shows it
 
 
 def test_without_bubblewrap_the_resource_limits_still_hold(run, course):
@@ -373,3 +373,25 @@ def test_reserved_and_unusable_folder_names_are_reported_not_graded(run, course)
     refused = {clean_name: " ".join(why) for clean_name, why in run.problems.items() if "not graded" in " ".join(why)}
     assert len(refused) == len(REFUSED_FOLDERS), refused
     assert (course.grading / ".classgrade" / "state.json").is_file()  # the state lives outside student folders
+
+
+def leaked_sources(text: str) -> list[str]:
+    """What the leaks-hidden student printed: each cell's source in base64 and with zero-width spaces."""
+    import base64
+    import html
+    import re
+
+    text = html.unescape(text)
+    decoded = [base64.b64decode(token).decode("utf-8", "replace") for token in re.findall(r"LEAK ([A-Za-z0-9+/=]+)", text)]
+    return decoded + [text.replace("\u200b", "")]
+
+
+def test_hidden_tests_never_reach_feedback_in_any_encoding(run, course):
+    """In the graded kernel the hidden tests exist and a hook prints them (base64, zero-width spaces); the
+    feedback page comes from the feedback run, where they never existed."""
+    autograded = (course.grading / "autograded" / "leaks-hidden" / "tiny" / "tiny.ipynb").read_text()
+    assert any("HIDDEN-CANARY" in source for source in leaked_sources(autograded))  # the attack is real
+    feedback("tiny", course, progress=False)
+    page = next((course.grading / "feedback" / "leaks-hidden" / "tiny").glob("*.html")).read_text()
+    assert "LEAK" in page  # the student's hook ran in the feedback run too
+    assert not any("HIDDEN-CANARY" in source or "square(-3)" in source for source in leaked_sources(page))

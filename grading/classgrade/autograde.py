@@ -21,7 +21,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from classgrade.course import GRADING, Course, Settings, assignment_cells, make_template
-from classgrade.gradebook import State, graded_students, merge, record_failure
+from classgrade.gradebook import State, graded_students, merge, record_failure, save_visible
 from classgrade.text import clean
 from classgrade.worker import grade_one, submission_hash
 
@@ -132,6 +132,8 @@ def _grade(assignment, course, settings, todo, n_workers, scheduler, state, summ
         base = {"assignment": assignment, "template_db": str(template_db), "release_files": str(release_files),
                 "notebooks": course.release_notebooks(assignment), "config_dir": str(GRADING),
                 "grade_cells": assignment_cells(template_db, assignment),
+                "release_sources": {name: (course.root / "exercises" / assignment / name).read_text(encoding="utf-8")
+                                    for name in course.release_notebooks(assignment)},
                 "cell_timeout": settings.cell_timeout, "notebook_timeout": settings.notebook_timeout,
                 "sandbox": settings.sandbox(), "limits": settings.limits(), "python": sys.executable}
         jobs = [{**base, "student": s, "submitted": str(p)} for s, p in todo.items()]
@@ -185,6 +187,7 @@ def _record(result: dict, course: Course, assignment: str, state: State, summary
     score = None
     if result["status"] == "graded":
         merge(course.gradebook, COURSE_ID, assignment, result, course.grading / "autograded" / student / assignment)
+        save_visible(course.grading, assignment, student, result.get("visible", {}))
         score = summary.graded[student] = result["grades"]["score"]
         if result["grades"]["needs_manual_grade"]:
             summary.manual.append(student)

@@ -1,10 +1,13 @@
-"""Feedback without hidden tests: scrub the autograded notebooks, let nbgrader render them, check the HTML.
+"""Feedback without hidden tests: the feedback run's notebooks, rendered by nbgrader, checked as HTML.
 
-nbgrader restores the hidden tests into every autograded notebook (it needs them to grade), and a failing
-hidden assert shows its source in the traceback. So feedback is made from a scrubbed copy: hidden-test
-regions replaced by a placeholder, tracebacks and printed text that quote hidden-test lines replaced by a
-one-line message. Then every HTML page is checked: a page that still holds a hidden-test line is deleted
-and reported, never released.
+nbgrader restores the hidden tests into every autograded notebook (it needs them to grade), and student code
+in that kernel can read and print them in any encoding. So feedback is made from the feedback run
+(visible.py): the student's cells and the release's visible tests, executed in the sandbox where the hidden
+tests never existed; nbgrader adds each part's points from the gradebook. Students graded before that run
+existed fall back to a scrubbed copy of their autograded notebook (hidden-test regions replaced by a
+placeholder, outputs quoting hidden-test lines replaced by a one-line message).
+Then every HTML page is checked, a last safety net: a page that still holds a hidden-test line specific
+enough to mean something (not `continue`, not a line the release itself shows) is withheld, with the lines.
 """
 
 from __future__ import annotations
@@ -18,32 +21,40 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from classgrade.course import Course
+from classgrade.gradebook import visible_folder
 
 HIDDEN = re.compile(r"[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[ \t]*", re.S)
 PLACEHOLDER = "# (hidden tests: not shown)"
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
+MIN_SECRET = 20  # characters of a hidden line: shorter ones ('return None', 'continue') are not secrets
+MIN_LITERAL = 12  # characters of a string literal in one (an assert message, which a traceback prints alone)
+
+
+def cell_sources(path: Path) -> list[str]:
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    return ["".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in cells]
+
+
 def hidden_lines(course: Course, assignment: str) -> set[str]:
-    """Every non-trivial line inside a hidden-test region of the instructor's notebooks."""
-    lines = set()
+    """What would give a hidden test away: its lines and assert messages that are long enough and that the
+    release itself does not show (its markdown may well say `bias=None`)."""
+    shown = "\n".join(text for p in (course.root / "exercises" / assignment).glob("*.ipynb") for text in cell_sources(p))
+    secrets = set()
     for source in (course.root / "solutions" / assignment).glob("*.ipynb"):
-        for cell in json.loads(source.read_text(encoding="utf-8"))["cells"]:
-            text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        for text in cell_sources(source):
             for block in re.findall(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", text, re.S):
-                lines |= {line.strip() for line in block.splitlines() if len(line.strip()) >= 6}
-    return lines
+                for line in (line.strip() for line in block.splitlines()):
+                    literals = [a or b for a, b in re.findall(r"'([^']+)'|\"([^\"]+)\"", line)]
+                    secrets |= {x for x in [line] if len(x) >= MIN_SECRET}
+                    secrets |= {x for x in literals if len(x) >= MIN_LITERAL}
+    return {x for x in secrets if x not in shown}
 
 
 def _quotes(text: str, secret: set[str]) -> bool:
     plain = ANSI.sub("", text)
-    return any(line in plain for line in secret) or any(_literal(line) and _literal(line) in plain for line in secret)
-
-
-def _literal(line: str) -> str:
-    """A string literal in a hidden line (an assert message), which a traceback prints on its own."""
-    found = re.findall(r"'([^']{6,})'|\"([^\"]{6,})\"", line)
-    return next((a or b for a, b in found), "")
+    return any(line in plain for line in secret)
 
 
 def scrub_notebook(nb: dict, secret: set[str]) -> dict:
@@ -53,7 +64,7 @@ def scrub_notebook(nb: dict, secret: set[str]) -> dict:
         scrubbed = HIDDEN.sub(PLACEHOLDER, text)
         scrubbed = "\n".join(PLACEHOLDER if line.strip() in secret else line for line in scrubbed.split("\n"))
         cell["source"] = scrubbed
-        for output in cell.get("outputs", []):
+        for output in cell.get("outputs") or []:
             if output.get("output_type") == "error":
                 if _quotes("\n".join(output.get("traceback", [])) + output.get("evalue", ""), secret):
                     output["traceback"] = [f"{output.get('ename', 'Error')}: a hidden test failed (its code is not shown)"]
@@ -71,7 +82,7 @@ def scrub_notebook(nb: dict, secret: set[str]) -> dict:
 def html_leaks(page: str, secret: set[str]) -> list[str]:
     """Hidden-test lines (or their assert messages) still readable in a rendered HTML page."""
     text = html.unescape(re.sub(r"<[^>]+>", "", page))
-    return sorted(line for line in secret if line in text or (_literal(line) and _literal(line) in text))
+    return sorted(line for line in secret if line in text)
 
 
 def feedback(assignment: str, course: Course | None = None, release: bool = False,
@@ -84,12 +95,14 @@ def feedback(assignment: str, course: Course | None = None, release: bool = Fals
     shutil.rmtree(scrubbed, ignore_errors=True)
     students = sorted(p.name for p in (course.grading / "autograded").iterdir()
                       if not p.name.startswith(".") and not p.is_symlink() and (p / assignment).is_dir())
-    for student in tqdm(students, desc=f"scrub {assignment}", unit="student", disable=not progress):
+    for student in tqdm(students, desc=f"prepare {assignment}", unit="student", disable=not progress):
         target = scrubbed / student / assignment
-        shutil.copytree(course.grading / "autograded" / student / assignment, target)
-        for notebook in target.glob("*.ipynb"):
-            nb = scrub_notebook(json.loads(notebook.read_text(encoding="utf-8", errors="replace")), secret)
-            notebook.write_text(json.dumps(nb, indent=1), encoding="utf-8")
+        target.mkdir(parents=True)
+        visible = visible_folder(course.grading, assignment, student)
+        for notebook in (course.grading / "autograded" / student / assignment).glob("*.ipynb"):
+            source = visible / notebook.name if (visible / notebook.name).is_file() else notebook
+            nb = scrub_notebook(json.loads(source.read_text(encoding="utf-8", errors="replace")), secret)
+            (target / notebook.name).write_text(json.dumps(nb, indent=1), encoding="utf-8")
     try:
         course.nbgrader("generate_feedback", assignment, "--force",
                         f"--CourseDirectory.autograded_directory={scrubbed_rel}")

@@ -88,6 +88,19 @@ def merge(db: Path, course_id: str, assignment: str, result: dict, autograded: P
         gradebook.db.commit()
 
 
+def visible_folder(grading: Path, assignment: str, student: str) -> Path:
+    """Where a student's feedback-run notebooks live (visible.py): never in a folder named after a student."""
+    return grading / ".classgrade" / "visible" / assignment / student
+
+
+def save_visible(grading: Path, assignment: str, student: str, notebooks: dict[str, bytes]) -> None:
+    folder = visible_folder(grading, assignment, student)
+    _replace_folder(folder, None)
+    folder.mkdir(parents=True)
+    for name, data in notebooks.items():
+        (folder / Path(name).name).write_bytes(data)
+
+
 def record_failure(db: Path, course_id: str, assignment: str, student: str, reason: str,
                    grading: Path) -> None:
     """The latest submission could not be graded: 0 automatic points, flagged, the reason as a comment.
@@ -98,6 +111,7 @@ def record_failure(db: Path, course_id: str, assignment: str, student: str, reas
     history = grading / ".classgrade" / "history" / assignment / student
     _replace_folder(grading / "autograded" / student / assignment, history)
     _replace_folder(grading / "feedback" / student / assignment, None)
+    _replace_folder(visible_folder(grading, assignment, student), None)
     with warnings.catch_warnings(), Gradebook(f"sqlite:///{db}", course_id) as gradebook:
         warnings.simplefilter("ignore")
         submission = _submission(gradebook, assignment, student)

@@ -153,9 +153,11 @@ def _nbgrader_config(folder: Path, skip: list[int], crash_file: Path, max_output
         f"c.SandboxExecute.max_output_bytes = {max_output}\n")
 
 
-def _run_once(job: dict, scratch: Path, course: Path, skip: list[int], attempt: int) -> tuple[dict, int | None]:
-    """One supervised `nbgrader autograde`; returns the supervisor's report and the cell that crashed, if any."""
-    run = scratch / f"run{attempt}"
+def _run_once(job: dict, scratch: Path, course: Path, skip: list[int], attempt: int,
+              visible: Path | None = None) -> tuple[dict, int | None]:
+    """One supervised `nbgrader autograde` (or, with `visible`, the feedback run of that notebook: visible.py);
+    returns the supervisor's report and the cell that crashed, if any."""
+    run = scratch / (f"run{attempt}" if visible is None else "visible")
     sockets, private = run / "s", run / "k"
     sockets.mkdir(parents=True)
     limits = job["limits"]
@@ -177,10 +179,17 @@ def _run_once(job: dict, scratch: Path, course: Path, skip: list[int], attempt: 
            "JUPYTER_PATH": str(run / "j"), "JUPYTER_RUNTIME_DIR": str(run),
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent / "fast_imports"), job["config_dir"]]),
            "PATH": f"{Path(python).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    nbgrader = [python, "-m", "nbgrader", "autograde", job["assignment"], f"--student={job['student']}", "--force",
-                f"--Execute.timeout={job['cell_timeout']}", f"--Execute.kernel_name={kernel}",
-                "--Execute.startup_timeout=60", "--KernelManager.transport=ipc", f"--KernelManager.ip={sockets}/k"]
-    cmd = [python, "-m", "classgrade.supervise", str(run / "spec.json"), "--", *nbgrader]
+    if visible is None:
+        command = [python, "-m", "nbgrader", "autograde", job["assignment"], f"--student={job['student']}",
+                   "--force", f"--Execute.timeout={job['cell_timeout']}", f"--Execute.kernel_name={kernel}",
+                   "--Execute.startup_timeout=60", "--KernelManager.transport=ipc", f"--KernelManager.ip={sockets}/k"]
+    else:  # cwd: the folder holding the release's data files, which stage 1 copies for the kernel
+        (run / "visible.json").write_text(json.dumps({
+            "notebook": str(visible), "out": str(run / "out.ipynb"), "kernel": kernel, "ip": f"{sockets}/k",
+            "cwd": str(course / "solutions" / job["assignment"]), "cell_timeout": job["cell_timeout"],
+            "output_bytes": limits["output_bytes"], "skip_cells": skip}))
+        command = [python, "-m", "classgrade.visible", str(run / "visible.json")]
+    cmd = [python, "-m", "classgrade.supervise", str(run / "spec.json"), "--", *command]
     try:
         subprocess.run(cmd, cwd=run / "cfg", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                        timeout=job["notebook_timeout"] + 120)
@@ -198,13 +207,33 @@ def _run_once(job: dict, scratch: Path, course: Path, skip: list[int], attempt: 
     return report, crashed
 
 
+def _feedback_run(job: dict, scratch: Path, course: Path, submission: Path, skip: list[int], result: dict) -> None:
+    """The visible-tests run of each notebook (visible.py), kept for feedback in result['visible']."""
+    from classgrade.visible import visible_notebook
+
+    for notebook in job["notebooks"]:
+        try:
+            nb = visible_notebook(json.loads(read_regular(submission / notebook, MAX_NOTEBOOK_BYTES)),
+                                  json.loads(job["release_sources"][notebook]))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue  # graded without it: the feedback page says so
+        path = scratch / f"visible-{notebook}"
+        path.write_text(json.dumps(nb), encoding="utf-8")
+        _run_once(job, scratch, course, skip, 0, visible=path)
+        try:
+            result["visible"][notebook] = read_regular(scratch / "visible" / "out.ipynb", MAX_NOTEBOOK_BYTES)
+        except OSError:
+            pass
+        shutil.rmtree(scratch / "visible", ignore_errors=True)
+
+
 def grade_one(job: dict) -> dict:
     """Autograde one student's submission; return its grades, autograded notebooks and problems (plain data)."""
     start = time.monotonic()
     student, assignment = job["student"], job["assignment"]
     submitted = Path(job["submitted"])
     result = {"student": student, "status": "failed", "reason": "", "problems": [], "files": {}, "grades": None,
-              "hash": None}
+              "hash": None, "visible": {}}
     scratch = Path(tempfile.mkdtemp(prefix="cg-", dir=job.get("scratch_parent")))
     try:
         result["hash"] = submission_hash(submitted)
@@ -226,6 +255,8 @@ def grade_one(job: dict) -> dict:
             skip.append(crashed)
         autograded = course / "grading" / "autograded" / student / assignment
         _finish(result, job, report, autograded, course)
+        if result["status"] == "graded" and job.get("release_sources"):
+            _feedback_run(job, scratch, course, submission, skip, result)
         if skip and result["status"] != "graded":
             result["reason"] += f" (after {len(skip)} re-run(s) without the crashing cells)"
         result["log_tail"] = clean(report.get("log", "")[-3000:], 3000, one_line=False)
