@@ -85,7 +85,7 @@ CLASSGRADE := cd grading && $(BIN)/python -m classgrade
 WORKERS ?=
 ZIP ?=
 GRADE_ARGS ?=
-.PHONY: grade-release grade-collect grade-autograde grade-feedback grade-export
+.PHONY: grade-release grade-collect grade-autograde grade-feedback grade-report grade-export
 grade-release: $(STAMP)  ## solutions/ -> exercises/ and the exchange
 	$(CLASSGRADE) release $(ASSIGNMENT)
 grade-collect: $(STAMP)  ## the exchange, or ZIP=lms-download.zip -> grading/submitted/
@@ -94,6 +94,8 @@ grade-autograde: $(STAMP)  ## every changed submission, sandboxed, in parallel -
 	$(CLASSGRADE) autograde $(ASSIGNMENT) $(if $(WORKERS),--workers $(WORKERS)) $(GRADE_ARGS)
 grade-feedback: $(STAMP)  ## HTML feedback without hidden tests (add GRADE_ARGS=--release to send it)
 	$(CLASSGRADE) feedback $(ASSIGNMENT) $(GRADE_ARGS)
+grade-report: $(STAMP)  ## grading/reports/ASSIGNMENT.html and .csv: scores, parts, failures, flagged code
+	$(CLASSGRADE) report $(ASSIGNMENT)
 grade-export: $(STAMP)  ## the gradebook -> grading/grades.csv
 	$(CLASSGRADE) export --to grades.csv
 

@@ -395,3 +395,19 @@ def test_hidden_tests_never_reach_feedback_in_any_encoding(run, course):
     page = next((course.grading / "feedback" / "leaks-hidden" / "tiny").glob("*.html")).read_text()
     assert "LEAK" in page  # the student's hook ran in the feedback run too
     assert not any("HIDDEN-CANARY" in source or "square(-3)" in source for source in leaked_sources(page))
+
+
+def test_the_class_report_flags_tampering_and_names_failures(run, course, tmp_path):
+    import re
+
+    from classgrade.report import report
+
+    page, table = report("tiny", course, tmp_path)
+    rows = {r["student"]: r for r in csv.DictReader(open(table, encoding="utf-8"))}
+    assert len(rows) >= 30 and float(rows["correct"]["score"]) == 4 and rows["invalid-json"]["status"] == "failed"
+    assert "IPython event hook" in rows["leaks-hidden"]["flags"] and "ctypes" in rows["segfault"]["flags"]
+    assert "processes forked" in rows["fork-bomb"]["flags"] and "exit or kill" in rows["os-exit"]["flags"]
+    assert rows["correct"]["flags"] == "" and rows["unchanged"]["flags"] == ""
+    text = page.read_text()
+    assert "data:image/png;base64," in text and not re.search(r"(src|href)=[\"']https?://", text)
+    assert "invalid-json" in text and "\x1b" not in text

@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     fb = commands.add_parser("feedback", help="grading/autograded/ -> grading/feedback/ without hidden tests")
     fb.add_argument("assignment")
     fb.add_argument("--release", action="store_true", help="also `nbgrader release_feedback` to the exchange")
+    rep = commands.add_parser("report", help="grading/reports/ASSIGNMENT.html and .csv: scores, parts, flags")
+    rep.add_argument("assignment")
     export = commands.add_parser("export", help="the gradebook -> CSV (score, status, reason, earlier results)")
     export.add_argument("--to", default="grades.csv")
     args = parser.parse_args(argv)
@@ -82,6 +84,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  WITHHELD   {student}: the page still showed hidden-test lines {lines}")
         print(f"feedback {args.assignment}: grading/feedback/ ({len(leaks)} page(s) withheld)")
         return 1 if leaks else 0
+    elif args.command == "report":
+        from classgrade.report import report
+
+        try:
+            page, table = report(args.assignment, course)
+        except ValueError as error:
+            print(f"classgrade report: {error}", file=sys.stderr)
+            return 2
+        print(f"report {args.assignment}: {page} and {table}")
     elif args.command == "export":
         from classgrade.gradebook import State, export_csv
 
