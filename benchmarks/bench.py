@@ -30,13 +30,42 @@ import torch
 from benchmarks.markdown import table
 from ci.run_notebooks import BUILD, course_notebooks, display_name, execute
 
-SECTIONS = ("notebooks", "sampling", "attention", "grading", "models")  # the longest (training every model) last
+SECTIONS = ("notebooks", "speed", "sampling", "attention", "grading", "models")  # the longest (training every model) last
 CLASS_N = 200  # students in the grading section's synthetic class: about 11 minutes on 2 cores
 BUDGETS = {  # seconds on 2 CPU cores, the course's reference machine
     "whole course, full mode": 30 * 60,
     "whole course, smoke mode": 10 * 60,
     "any lecture, full mode": 5 * 60,
 }
+SPEED_BUDGETS = {  # seconds, one CPU thread; the speeds the course's text and tests rely on (moved out of tests)
+    "lecture 6: DDIM-25 with guidance, one of 8 images": 2.0,
+    "lecture 4: 5,000 + 600 seq2seq pairs generated": 1.0,
+    "lecture 4: 10,000 scenes generated": 5.0,
+}
+
+
+def speed_section() -> tuple[list[str], list[str]]:
+    """Time each SPEED_BUDGETS item; return the table and the budgets broken."""
+    from course_lib.data.shapes import make_scenes
+    from course_lib.data.text import train_test_split
+    from course_lib.zoo_diffusion import mini_stable_diffusion, single_object_prompts
+
+    sd = mini_stable_diffusion(progress=False)
+    prompts = single_object_prompts(1)[:8]
+    sd.generate(prompts[:1], steps=2)  # warm-up
+    work = {"lecture 6: DDIM-25 with guidance, one of 8 images":
+            (lambda: sd.generate(prompts, steps=25, guidance_scale=3.0), len(prompts)),
+            "lecture 4: 5,000 + 600 seq2seq pairs generated": (lambda: train_test_split("phrases", 5000, 600, seed=0), 1),
+            "lecture 4: 10,000 scenes generated": (lambda: make_scenes(10_000, seed=0), 1)}
+    rows, failures = [], []
+    for name, (run, per) in work.items():
+        start = time.perf_counter()
+        run()
+        seconds = (time.perf_counter() - start) / per
+        rows.append([name, f"{seconds:.3f}", f"{SPEED_BUDGETS[name]:g}"])
+        if seconds > SPEED_BUDGETS[name]:
+            failures.append(f"{name}: {seconds:.2f} s > {SPEED_BUDGETS[name]:g} s")
+    return ["## Speeds the course relies on (budgets)", ""] + table(["what", "seconds", "budget"], rows), failures
 
 
 def budget_failures(full: dict[str, float], smoke: dict[str, float]) -> list[str]:
@@ -203,7 +232,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {section}", flush=True)
         start = time.perf_counter()
         if section == "notebooks":
-            section_lines, failures = run_notebooks(BUILD / "bench")
+            section_lines, broken = run_notebooks(BUILD / "bench")
+            failures += broken
+        elif section == "speed":
+            section_lines, broken = speed_section()
+            failures += broken
         elif section == "models":
             section_lines = models_section(train=not args.no_training)
         elif section == "attention":

@@ -31,8 +31,6 @@ pytestmark = pytest.mark.skipif(dask_command("scheduler") is None or dask_comman
 
 KINDS = ("solution", "release", "wrong")  # benchmarks.grading_throughput.KINDS; expected 4, 0 and 3
 STUDENTS = 6
-SUBMIT_TIMEOUT = 120  # seconds for the victim to start grading
-RUN_TIMEOUT = 300  # seconds for autograde to return after the kill (it takes ~30 s on 2 cores)
 
 
 @pytest.fixture
@@ -84,15 +82,12 @@ def test_a_worker_killed_mid_run_loses_and_doubles_no_student(cluster, tmp_path)
     thread.start()
     victim = "worker-1"
     with Client(cluster.address, timeout=30) as client:
-        deadline = time.monotonic() + SUBMIT_TIMEOUT
-        while not (in_flight := busy_grading(cluster, client, victim)):
-            assert thread.is_alive(), f"autograde ended before {victim} got a task: {done}"
-            assert time.monotonic() < deadline, f"{victim} never started grading\n{cluster.log_tails()}"
-            time.sleep(0.05)
+        while not (in_flight := busy_grading(cluster, client, victim)) and thread.is_alive():
+            time.sleep(0.05)  # autograde ends on its own (every notebook has its timeout)
+        assert in_flight, f"autograde ended before {victim} got a task: {done}\n{cluster.log_tails()}"
         killed = cluster.kill_worker(victim)
         assert killed >= 2  # the worker and at least its `nbgrader autograde`
-        thread.join(timeout=RUN_TIMEOUT)
-        assert not thread.is_alive(), f"autograde did not return {RUN_TIMEOUT} s after the kill\n{cluster.log_tails()}"
+        thread.join()  # bounded by autograde's own notebook timeouts, not by a clock here
         survivors = [info["name"] for info in client.scheduler_info(n_workers=-1)["workers"].values()]
     assert survivors == ["worker-0"]
     assert "error" not in done, done.get("error")

@@ -12,7 +12,6 @@ one-object prompts x 3 images (DDIM-25 unless said), share with colour and shape
 - judge on 1000 fresh one-object scenes: clean 0.998, VAE reconstructions 0.997, blur sigma 1 0.994, noise 0.1 0.995.
 """
 
-import time
 from dataclasses import asdict
 
 import pytest
@@ -29,7 +28,6 @@ LATENT_FLOOR = 0.85  # the issue asks for 0.80
 PIXEL_MARGIN = 0.30  # latent minus pixel at the same training time
 GUIDANCE_MARGIN = 0.50  # guidance 3 minus guidance 0
 JUDGE_CLEAN_FLOOR, JUDGE_RECONSTRUCTION_FLOOR = 0.98, 0.97
-SECONDS_PER_IMAGE = 2.0  # generous: DDIM-25 with guidance runs 50 U-Net passes per image
 SHIPPED = dict(device="cpu", progress=False, directories=(SHIPPED_DIR,), save_to=None)
 CHECKPOINTS = {"scenes_vae": VAERecipe(), "scenes_judge": JudgeRecipe(), "scenes_unet_latent": UNetRecipe(),
                "scenes_unet_pixel": UNetRecipe.pixel()}
@@ -105,10 +103,7 @@ def test_at_the_same_training_time_latents_beat_pixels(judge, latent):
     assert in_latents["both"] - in_pixels["both"] >= PIXEL_MARGIN, (in_latents, in_pixels)
 
 
-def test_ddim_25_draws_an_image_in_well_under_two_seconds_on_a_cpu(latent):
-    prompts = single_object_prompts(1)[:8]
-    latent.generate(prompts[:1], steps=2)  # warm-up
-    start = time.perf_counter()
-    images = latent.generate(prompts, steps=25, guidance_scale=3.0)
+def test_ddim_25_draws_a_batch_of_images(latent):
+    """Its speed (well under two seconds an image on a CPU) is a budget of `make bench` (speed section)."""
+    images = latent.generate(single_object_prompts(1)[:8], steps=25, guidance_scale=3.0)
     assert images.shape == (8, 3, 32, 32)
-    assert (time.perf_counter() - start) / len(prompts) < SECONDS_PER_IMAGE

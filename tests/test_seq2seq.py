@@ -1,7 +1,6 @@
 """Lecture 4's encoder-decoder: the tokenizer, the toy translation tasks, the Seq2Seq model, its metrics and recipe."""
 
 import json
-import time
 
 import pytest
 import torch
@@ -101,10 +100,8 @@ def test_every_alignment_points_at_the_word_it_translates():
         assert all(t in french[src[a]] for t, a in zip(tgt, alignment))
 
 
-def test_generator_is_seeded_and_fast():
-    start = time.perf_counter()
+def test_generator_is_seeded():  # its speed is a budget of `make bench` (speed section)
     a = train_test_split("phrases", 5000, 600, seed=0)
-    assert time.perf_counter() - start < 1.0  # thousands of pairs in well under a second
     assert a == train_test_split("phrases", 5000, 600, seed=0)
     assert a[0].source != train_test_split("phrases", 5000, 600, seed=1)[0].source
 

@@ -1,6 +1,5 @@
 """The captioned synthetic scenes: seeded, fast, captions true of the pictures, held-out pairs kept out."""
 
-import time
 
 import numpy as np
 import pytest
@@ -104,10 +103,8 @@ def test_indexing_and_subsets(scenes):
         scenes.subset(np.ones(3, dtype=bool))
 
 
-def test_ten_thousand_scenes_take_about_a_second():
-    start = time.perf_counter()
-    make_scenes(10_000, seed=0)
-    assert time.perf_counter() - start < 5.0  # about 0.2 s on one core; generous for a busy CI machine
+def test_ten_thousand_scenes_are_made():  # their speed is a budget of `make bench` (speed section)
+    assert len(make_scenes(10_000, seed=0)) == 10_000
 
 
 @pytest.mark.parametrize("kwargs, message", [
