@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import random
 
@@ -41,6 +42,29 @@ def seed_everything(seed: int = 0) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+@contextlib.contextmanager
+def preserved_random_state():
+    """Whatever the block seeds or draws, the caller's Python, NumPy and PyTorch (CPU, CUDA) generators are
+    given back as they were: the library seeds for its own recipes without resetting the caller's."""
+    py_state, np_state = random.getstate(), np.random.get_state()
+    cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=cuda):
+        try:
+            yield
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
+
+
+def keeps_random_state(fn):
+    """Decorator: `fn` may call seed_everything (a recipe's seed) yet leaves the caller's generators alone."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with preserved_random_state():
+            return fn(*args, **kwargs)
+    return wrapper
 
 
 def autocast(device: str | torch.device, enabled: bool = True):

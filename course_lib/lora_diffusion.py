@@ -32,7 +32,7 @@ import torch
 
 from course_lib.checkpoints import CACHE_DIR, SHIPPED_DIR, Trained, load_or_train
 from course_lib.data.shapes import COLOUR_RGB, COLOURS, SHAPES, SIZES, Scenes, coverage, make_scenes
-from course_lib.device import seed_everything
+from course_lib.device import keeps_random_state, seed_everything
 from course_lib.diffusion import diffusion_loss
 from course_lib.judge import Judge
 from course_lib.models.lora import add_lora, lora_adapter
@@ -198,6 +198,7 @@ def fine_tuning_data(recipe: LoRARecipe, base: MiniStableDiffusion) -> tuple[tor
     return torch.cat([new.images, images]), list(new.captions) + captions
 
 
+@keeps_random_state
 def lora_unet(recipe: LoRARecipe = LoRARecipe(), *, device: str | torch.device | None = None, progress: bool = True,
               directories: Directories = (SHIPPED_DIR, CACHE_DIR), save_to: Path | None = CACHE_DIR) -> Trained:
     """Lecture 6's U-Net with LoRA in `recipe.target_modules`, the adapter loaded if shipped, else fine-tuned.
@@ -210,6 +211,7 @@ def lora_unet(recipe: LoRARecipe = LoRARecipe(), *, device: str | torch.device |
     seed_everything(recipe.seed)  # A's random start is part of the recipe
     add_lora(model, list(recipe.target_modules), recipe.r, recipe.alpha)
 
+    @keeps_random_state
     def fit(_adapter: torch.nn.Module) -> list[float]:
         images, captions = fine_tuning_data(recipe, base)
         with torch.no_grad():

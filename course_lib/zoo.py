@@ -15,7 +15,7 @@ import torch
 from course_lib.checkpoints import CACHE_DIR, SHIPPED_DIR, Trained, load_or_train
 from course_lib.data import ImageDataset
 from course_lib.data.sequences import VOCAB_SIZE, repeat_task, reversal_task
-from course_lib.device import get_device, seed_everything
+from course_lib.device import get_device, keeps_random_state, seed_everything
 from course_lib.models import ConvAutoencoder, make_autoencoder
 from course_lib.models.transformer import TinyTransformer, per_position_loss
 from course_lib.noise import NOISES, denoising_loss
@@ -93,6 +93,7 @@ def denoiser(
                              device=device, progress=progress, directories=directories, save_to=save_to)
 
 
+@keeps_random_state
 def _load_or_train_on(
     data: ImageDataset,
     recipe: AutoencoderRecipe | DenoiserRecipe,
@@ -138,6 +139,7 @@ class TransformerRecipe:
     seed: int = 0
 
 
+@keeps_random_state
 def tiny_transformer(
     recipe: TransformerRecipe,
     *,

@@ -22,7 +22,7 @@ from course_lib.checkpoints import CACHE_DIR, SHIPPED_DIR, Trained, load_or_trai
 from course_lib.contrastive import class_embeddings, recall_at_k, zero_shot_predict
 from course_lib.data.shapes import COLOURS, RELATIONS, SHAPES, SIZES, Combo, Scenes, make_scenes
 from course_lib.data.tokenizer import Tokenizer
-from course_lib.device import get_device, seed_everything
+from course_lib.device import get_device, keeps_random_state, seed_everything
 from course_lib.models.clip import MiniCLIP, clip_batch_loss
 from course_lib.train import train
 from course_lib.zoo_scenes import TEST_SEED_OFFSET
@@ -84,6 +84,7 @@ def zero_shot_scenes(recipe: CLIPRecipe, combos: str = "seen", n: int = 1000) ->
                        **which)
 
 
+@keeps_random_state
 def build_mini_clip(recipe: CLIPRecipe, device: str | torch.device | None = None) -> MiniCLIP:
     """The recipe's MiniCLIP before any training (seeded: the initial weights are part of the recipe)."""
     seed_everything(recipe.seed)

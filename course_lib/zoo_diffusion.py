@@ -24,7 +24,7 @@ import torch
 
 from course_lib.checkpoints import CACHE_DIR, SHIPPED_DIR, Trained, load_or_train
 from course_lib.data.shapes import COLOURS, SHAPES, SIZES, Scenes, make_scenes
-from course_lib.device import get_device, seed_everything
+from course_lib.device import get_device, keeps_random_state, seed_everything
 from course_lib.diffusion import NoiseSchedule, cosine_schedule, diffusion_loss, linear_schedule
 from course_lib.judge import Judge, judge_loss, scene_labels
 from course_lib.models.unet import UNet
@@ -73,6 +73,7 @@ def vae_scenes(recipe: VAERecipe, split: str = "train", n: int | None = None) ->
     return _scenes(recipe.n_train if n is None else n, recipe.n_objects, recipe.data_seed, split)
 
 
+@keeps_random_state
 def vae(recipe: VAERecipe = VAERecipe(), *, device: str | torch.device | None = None, progress: bool = True,
         directories: Directories = (SHIPPED_DIR, CACHE_DIR), save_to: Path | None = CACHE_DIR) -> Trained:
     """The VAE trained by `recipe`, with its latent_scale measured on its training scenes (stored in the checkpoint)."""
@@ -114,6 +115,7 @@ def judge_scenes(recipe: JudgeRecipe, split: str = "train", n: int | None = None
     return _scenes(recipe.n_train if n is None else n, (1,), recipe.data_seed, split)
 
 
+@keeps_random_state
 def shape_judge(recipe: JudgeRecipe = JudgeRecipe(), *, device: str | torch.device | None = None,
                 progress: bool = True, directories: Directories = (SHIPPED_DIR, CACHE_DIR),
                 save_to: Path | None = CACHE_DIR) -> Trained:
@@ -121,6 +123,7 @@ def shape_judge(recipe: JudgeRecipe = JudgeRecipe(), *, device: str | torch.devi
     seed_everything(recipe.seed)
     model = Judge(recipe.channels, recipe.width).to(get_device(device))
 
+    @keeps_random_state
     def fit(m: Judge) -> list[float]:
         autoencoder = vae(recipe.vae, device=device, progress=progress, directories=directories, save_to=save_to).model
         scenes = judge_scenes(recipe)
@@ -192,6 +195,7 @@ def unet_scenes(recipe: UNetRecipe, split: str = "train", n: int | None = None) 
     return _scenes(recipe.n_train if n is None else n, recipe.n_objects, recipe.data_seed, split)
 
 
+@keeps_random_state
 def build_unet(recipe: UNetRecipe, context_dim: int = 64, device: str | torch.device | None = None) -> UNet:
     """The recipe's U-Net before training (seeded: the initial weights are part of the recipe)."""
     if recipe.space not in ("latent", "pixel"):
@@ -215,6 +219,7 @@ def unet(recipe: UNetRecipe = UNetRecipe(), *, device: str | torch.device | None
     encoder = text or text_encoder(recipe.clip, **kwargs)
     model = build_unet(recipe, encoder.dim, device)
 
+    @keeps_random_state
     def fit(m: UNet) -> list[float]:
         scenes = unet_scenes(recipe)
         frozen_vae = autoencoder or (vae(recipe.vae, **kwargs).model if recipe.vae is not None else None)

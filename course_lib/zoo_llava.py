@@ -34,7 +34,7 @@ from course_lib.data.instructions import (KINDS, QUESTION_RELATIONS, Instruction
                                           make_instructions)
 from course_lib.data.shapes import Scenes, make_scenes
 from course_lib.data.tokenizer import Tokenizer
-from course_lib.device import get_device, seed_everything
+from course_lib.device import get_device, keeps_random_state, seed_everything
 from course_lib.models.llava import MiniLLaVA, TinyLM, encode_text, llava_loss, set_stage, text_loss
 from course_lib.train import train
 from course_lib.zoo_clip import CLIPRecipe, mini_clip
@@ -127,6 +127,7 @@ class LMRecipe:
     seed: int = 0
 
 
+@keeps_random_state
 def tiny_lm(recipe: LMRecipe = LMRecipe(), *, device: str | torch.device | None = None, progress: bool = True,
             directories: Directories = (SHIPPED_DIR, CACHE_DIR), save_to: Path | None = CACHE_DIR) -> Trained:
     """Stage 0: the TinyLM pretrained on question-and-answer text, no image (model, source, loss history)."""
@@ -169,6 +170,7 @@ class LLaVARecipe:
     seed: int = 0
 
 
+@keeps_random_state
 def build_llava(recipe: LLaVARecipe = LLaVARecipe(), *, device: str | torch.device | None = None,
                 progress: bool = True, directories: Directories = (SHIPPED_DIR, CACHE_DIR),
                 save_to: Path | None = CACHE_DIR) -> MiniLLaVA:

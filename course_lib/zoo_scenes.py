@@ -13,7 +13,7 @@ import torch
 
 from course_lib.checkpoints import CACHE_DIR, SHIPPED_DIR, Trained, load_or_train
 from course_lib.data.shapes import Scenes, make_scenes
-from course_lib.device import get_device, seed_everything
+from course_lib.device import get_device, keeps_random_state, seed_everything
 from course_lib.models.visual_attention import VisualAttention, colour_queries, shape_loss
 from course_lib.train import train
 
@@ -44,6 +44,7 @@ def attention_scenes(recipe: VisualAttentionRecipe, split: str = "train", n: int
     return make_scenes(n, seed=seed, image_size=recipe.image_size, n_objects=2)
 
 
+@keeps_random_state
 def visual_attention(
     recipe: VisualAttentionRecipe = VisualAttentionRecipe(),
     *,

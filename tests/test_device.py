@@ -44,3 +44,28 @@ def test_seed_everything_repeats_python_numpy_and_torch():
     assert draw() == first
     seed_everything(124)
     assert draw() != first
+
+
+def test_loading_a_recipe_leaves_the_callers_generators_alone():
+    """The zoo seeds each recipe (seed_everything inside @keeps_random_state) without resetting the caller's."""
+    import random
+
+    import numpy as np
+    import torch
+
+    from course_lib.device import keeps_random_state, seed_everything
+
+    @keeps_random_state
+    def recipe():
+        seed_everything(123)
+        return torch.rand(1).item(), np.random.rand(), random.random()
+
+    torch.manual_seed(7), np.random.seed(7), random.seed(7)
+    expected = (torch.rand(1).item(), np.random.rand(), random.random())
+    torch.manual_seed(7), np.random.seed(7), random.seed(7)
+    first = recipe()
+    assert (torch.rand(1).item(), np.random.rand(), random.random()) == expected
+    assert recipe() == first  # the recipe itself is still seeded
+    from course_lib.zoo_scenes import visual_attention
+
+    assert visual_attention.__wrapped__  # the zoo's loaders carry it
