@@ -22,10 +22,10 @@ from tqdm.auto import tqdm
 
 from classgrade.course import Course
 from classgrade.gradebook import visible_folder
+from classgrade.text import ESCAPES
 
 HIDDEN = re.compile(r"[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[ \t]*", re.S)
 PLACEHOLDER = "# (hidden tests: not shown)"
-ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 MIN_SECRET = 20  # characters of a hidden line: shorter ones ('return None', 'continue') are not secrets
@@ -53,7 +53,7 @@ def hidden_lines(course: Course, assignment: str) -> set[str]:
 
 
 def _quotes(text: str, secret: set[str]) -> bool:
-    plain = ANSI.sub("", text)
+    plain = ESCAPES.sub("", text)  # colour codes split a quoted line in a traceback
     return any(line in plain for line in secret)
 
 
