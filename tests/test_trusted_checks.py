@@ -1,0 +1,91 @@
+"""The trusted checker's tables (grading/checks/<assignment>.py), for every assignment, without a kernel.
+
+For each assignment, one reference run (classgrade.reference, a process of its own) on the solution and on
+every classic mistake, with every check, and one run of the student release. Then, scored by the trusted side
+exactly as the grader scores a student: the solution earns every point, the untouched release none, each
+classic mistake loses exactly the parts it breaks and is diagnosed as itself there.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "grading"))
+
+from classgrade.probe import MIME  # noqa: E402
+from classgrade.reference import compute  # noqa: E402
+from classgrade.trusted import has_table, load_table, score  # noqa: E402
+
+SEED = 20261130
+ASSIGNMENTS = sorted(p.name for p in (REPO / "solutions").iterdir() if p.is_dir())
+
+
+def notebook(folder: str, assignment: str) -> dict:
+    return json.loads((REPO / folder / assignment / f"{assignment}.ipynb").read_text(encoding="utf-8"))
+
+
+def auto_points(nb: dict) -> dict[str, float]:
+    """grade_id -> points of every autograded test cell."""
+    return {c["metadata"]["nbgrader"]["grade_id"]: c["metadata"]["nbgrader"]["points"] for c in nb["cells"]
+            if c["metadata"].get("nbgrader", {}).get("grade") and not c["metadata"]["nbgrader"].get("solution")}
+
+
+def with_records(nb: dict, records: list[dict]) -> dict:
+    """`nb` as the grader sees it after the feedback run: the probe cell at the end, holding `records`."""
+    nb = copy.deepcopy(nb)
+    nb["cells"].append({"cell_type": "code", "metadata": {"classgrade_probe": True}, "source": "",
+                        "outputs": [{"output_type": "display_data", "data": {MIME: r}, "metadata": {}} for r in records]})
+    return nb
+
+
+@pytest.fixture(scope="module", params=ASSIGNMENTS)
+def runs(request, tmp_path_factory):
+    assignment = request.param
+    if not has_table(assignment):
+        pytest.fail(f"{assignment} has no check table in grading/checks/")
+    tmp = tmp_path_factory.mktemp(f"reference-{assignment}")
+    reference = compute(assignment, SEED, tmp, mistakes=True, all_checks=True)
+    release = compute(assignment, SEED, tmp, notebook=REPO / "exercises" / assignment / f"{assignment}.ipynb")
+    return assignment, load_table(assignment), reference, release
+
+
+def test_every_autograded_part_has_checks(runs):
+    assignment, table, _, _ = runs
+    assert table.parts() == set(auto_points(notebook("solutions", assignment))), \
+        "the parts with checks should be exactly the autograded test cells"
+
+
+def test_the_solution_earns_every_point(runs):
+    assignment, table, reference, _ = runs
+    nb = notebook("solutions", assignment)
+    parts = score(table, auto_points(nb), reference, with_records(nb, reference["solution"]))
+    assert {p: (part.earned, part.failures, part.forbidden) for p, part in parts.items()} == \
+           {p: (points, [], []) for p, points in auto_points(nb).items()}
+
+
+def test_the_release_earns_nothing(runs):
+    assignment, table, reference, release = runs
+    nb = notebook("exercises", assignment)
+    parts = score(table, auto_points(nb), reference, with_records(nb, release["solution"]))
+    assert {p: part.earned for p, part in parts.items()} == {p: 0 for p in auto_points(nb)}
+
+
+def test_each_classic_mistake_loses_its_parts_and_is_named(runs):
+    assignment, table, reference, _ = runs
+    nb = notebook("solutions", assignment)
+    points = auto_points(nb)
+    assert table.mistakes, f"{assignment}: no classic mistakes in its table"
+    assert set().union(*(m.parts for m in table.mistakes.values())) == {p for p in points if "quiz" not in p}, \
+        "every part but a quiz has its classic mistakes"
+    for name, mistake in table.mistakes.items():
+        parts = score(table, points, reference, with_records(nb, reference["mistakes"][name]))
+        lost = {p for p, part in parts.items() if part.earned < part.points}
+        assert lost == set(mistake.parts), f"{name}: lost {sorted(lost)}, expected {sorted(mistake.parts)}"
+        for p in mistake.parts:
+            assert name in parts[p].mistakes, f"{name} not diagnosed in {p}: {parts[p].failures[:2]}"
