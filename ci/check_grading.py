@@ -162,6 +162,38 @@ def check_assignment(assignment: str, tmp: Path) -> list[str]:
         problems.append(f"{assignment}: the solution scores {solution.auto_score:g}/{solution.max_auto_score:g} autograded points")
     if untouched.score != 0:
         problems.append(f"{assignment}: the untouched release scores {untouched.score:g}, not 0")
+    return problems + trusted_problems(assignment, tmp)
+
+
+def trusted_problems(assignment: str, tmp: Path) -> list[str]:
+    """The trusted checker's table (grading/checks/): every autograded part checked; the solution earns every
+    point, the untouched release none (scored as classgrade scores a student, on fresh inputs)."""
+    import random
+
+    sys.path.insert(0, str(REPO / "grading"))
+    from classgrade.reference import compute
+    from classgrade.trusted import as_probed, autograded_points, has_table, load_table, score
+
+    if not has_table(assignment):
+        return [f"{assignment}: no check table grading/checks/{assignment}.py (its points would come from the "
+                "student's kernel)"]
+    table, seed, problems = load_table(assignment), random.randrange(2**30), []
+    name = f"{assignment}.ipynb"
+    solution, release = (notebook_json(REPO / folder / assignment / name) for folder in ("solutions", "exercises"))
+    points = autograded_points(solution)
+    if table.parts() != set(points):
+        problems.append(f"{assignment}: checked parts {sorted(table.parts())} differ from the test cells {sorted(points)}")
+    reference = compute(assignment, seed, tmp)
+    probed = compute(assignment, seed, tmp, notebook=REPO / "exercises" / assignment / name)
+    full = score(table, points, reference, as_probed(solution, reference["solution"]))
+    zero = score(table, points, reference, as_probed(release, probed["solution"]))
+    earned = sum(p.earned for p in full.values()), sum(p.earned for p in zero.values())
+    print(f"{assignment}: trusted checker (seed {seed}): solution {earned[0]:g}/{sum(points.values()):g}, "
+          f"untouched release {earned[1]:g}")
+    problems += [f"{assignment}: the trusted checker gives the solution {p.earned:g}/{p.points:g} in {n}: "
+                 f"{(p.failures + [line for _, line in p.forbidden])[:2]}" for n, p in full.items() if p.earned != p.points]
+    problems += [f"{assignment}: the trusted checker gives the untouched release {p.earned:g} in {n}"
+                 for n, p in zero.items() if p.earned]
     return problems
 
 

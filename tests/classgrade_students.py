@@ -22,7 +22,8 @@ def make_course(root: Path):
     from classgrade.course import Course
 
     shutil.copytree(TINY, root / "solutions" / "tiny")
-    (root / "grading").mkdir(parents=True)
+    (root / "grading" / "checks").mkdir(parents=True)
+    shutil.copy(TINY.parent / "checks" / "tiny.py", root / "grading" / "checks" / "tiny.py")
     course = Course(root)
     course.nbgrader("generate_assignment", "tiny", "--force")
     secret = root / "secret.txt"  # a host file only the grader's user may read
@@ -187,5 +188,5 @@ def hostile(course_root: Path, exchange: Path) -> dict[str, object]:
 HOSTILE_SCORES = {"root-escape": 4, "notebook-symlink": 4, "submitted-symlinks": 4, "env-probe": 4,
                   "reads-exchange": 4, "tmpfs-flood": 4, "fork-memory": 3, "output-flood": 4, "escapes": 4, "leaks-hidden": 4,
                   "segfault": 3, "kills-kernel": 3, "duplicate-test": 4, "extra-points": 4,
-                  "fork-bomb": 3}  # its own sleeping children use up its process budget: `add`'s test cannot run
+                  "fork-bomb": None}  # 4 where its forks are refused (bubblewrap), 3 where the tree is killed
 REFUSED_FOLDERS = [".classgrade-state.json", "bracket[1]", "new\nline"]

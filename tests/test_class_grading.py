@@ -89,9 +89,9 @@ SANDBOX_ONLY = {"root-escape", "tmpfs-flood", "reads-exchange"}
 EXPECTED = {  # student -> autograded score out of 4 (square 2, cube 1, add 1)
     "correct": 4, "unchanged": 0, "syntax-error": 2, "runtime-error": 3, "infinite-loop": 3, "memory-bomb": 2,
     "sys-exit": 3, "edited-test-cell": 2, "edited-locked-cell": 3, "overrides-helper": 3,
-    "deleted-test-cell": 3, "tampered-points": 4, "reads-secrets": 4, "writes-outside": 4,
+    "deleted-test-cell": 4, "tampered-points": 4, "reads-secrets": 4, "writes-outside": 4,
     "os-exit": 3,  # the kernel died in `add`: graded again without that cell, the rest keeps its points
-    **{s: score for s, score in HOSTILE_SCORES.items() if SANDBOXED or s not in SANDBOX_ONLY},
+    **{s: score for s, score in HOSTILE_SCORES.items() if score is not None and (SANDBOXED or s not in SANDBOX_ONLY)},
 }
 FAILED = {"invalid-json": "not a valid notebook", "missing-notebook": "missing notebook"}
 
@@ -170,7 +170,7 @@ def test_one_broken_answer_leaves_the_other_parts_graded(run, course):
     got = scores(course)
     assert got["infinite-loop"]["grades"] == {"test_square": 2, "test_cube": 0, "test_add": 1}
     assert got["memory-bomb"]["grades"] == {"test_square": 0, "test_cube": 1, "test_add": 1}
-    assert got["deleted-test-cell"]["grades"]["test_cube"] == 0
+    assert got["deleted-test-cell"]["grades"]["test_cube"] == 1  # the trusted checker scores the answer itself
     assert "test_cube: deleted" in " ".join(run.problems["deleted-test-cell"])
 
 
@@ -333,11 +333,14 @@ def test_memory_is_capped_for_the_whole_process_tree(run, course):
 
 def test_a_fork_bomb_is_stopped(run, course):
     """Root + bubblewrap: RLIMIT_NPROC of the submission's own uid refuses the forks; elsewhere the supervisor
-    counts the processes and kills the tree. Either way `add` is lost and the rest graded."""
+    counts the processes and kills the tree. Either way the rest is graded; `add` earns its point only where
+    its cell survived (bubblewrap: the forks are refused, the function is defined and the probe finds it right)."""
     text, problems = printed(course, "fork-bomb"), " ".join(run.problems.get("fork-bomb", []))
     assert "FORK-REFUSED" in text or "more than 64 processes" in problems
     assert "FORKED-ALL" not in text
-    assert scores(course)["fork-bomb"]["grades"] == {"test_square": 2, "test_cube": 1, "test_add": 0}
+    grades = scores(course)["fork-bomb"]["grades"]
+    assert grades["test_square"] == 2 and grades["test_cube"] == 1
+    assert grades["test_add"] == (1 if "FORK-REFUSED" in text else 0)
 
 
 def test_output_floods_are_capped_in_the_notebook(run, course):

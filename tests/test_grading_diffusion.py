@@ -9,6 +9,8 @@ Every 'mutant student' is a copy of the instructor solution with one classic mis
 
 from __future__ import annotations
 
+import sys
+
 import nbformat
 import pytest
 
@@ -23,38 +25,12 @@ POINTS = {"test_q_sample": 3, "test_ddpm_mean": 2, "test_ddpm_noise": 3, "test_c
           "test_guided_predict": 2}
 TEST_CELLS = set(POINTS)
 
-Q_SAMPLE = "    return alpha_bar.sqrt() * x0 + (1 - alpha_bar).sqrt() * noise"
-RESHAPE = "    alpha_bar = alpha_bar.view(-1, *[1] * (x0.dim() - 1))    # (B, 1, 1, ...): broadcasts over each image\n"
-LAST_STEP = ("    if t == 0:\n        return mean                                                 "
-             "# the finished image: no noise at the last step\n")
-CFG = "eps_uncond + guidance_scale * (eps_cond - eps_uncond)"
+# name: (answer cell, [(text in the solution, the mistake), ...], the test cells that must fail), from the trusted
+# checker's table (grading/checks/diffusion.py): one list of classic mistakes for the hidden tests and the checker
+sys.path.insert(0, str(REPO / "grading"))
+from classgrade.trusted import load_table  # noqa: E402
 
-# name: (answer cell, [(text in the solution, the mistake), ...], the test cells that must fail)
-MISTAKES = {
-    "q-no-sqrt": ("q_sample", [(Q_SAMPLE, "    return alpha_bar * x0 + (1 - alpha_bar) * noise")], {"test_q_sample"}),
-    "q-coefficients-swapped": ("q_sample", [(Q_SAMPLE, "    return (1 - alpha_bar).sqrt() * x0 + alpha_bar.sqrt()"
-                                                          " * noise")], {"test_q_sample"}),
-    "q-cumulative-product-again": ("q_sample", [("alpha_bars.to(x0.device)[t]",
-                                                 "alpha_bars.cumprod(0).to(x0.device)[t]")], {"test_q_sample"}),
-    "q-not-reshaped": ("q_sample", [(RESHAPE, "")], {"test_q_sample"}),  # (B,) meets the width: wrong or an error
-    "ddpm-alpha-bar-in-the-mean": ("ddpm_step", [("/ alpha.sqrt()", "/ alpha_bar.sqrt()")], {"test_ddpm_mean"}),
-    "ddpm-alpha-in-the-noise-share": ("ddpm_step", [("beta / (1 - alpha_bar).sqrt()", "beta / (1 - alpha).sqrt()")],
-                                      {"test_ddpm_mean"}),
-    "ddpm-variance-not-sqrt": ("ddpm_step", [("variance.sqrt() * noise", "variance * noise")], {"test_ddpm_noise"}),
-    "ddpm-beta-not-beta-tilde": ("ddpm_step", [("variance = beta * (1 - alpha_bars[t - 1]) / (1 - alpha_bar)",
-                                                "variance = beta")], {"test_ddpm_noise"}),
-    "ddpm-noise-at-t0": ("ddpm_step", [(LAST_STEP, "")], {"test_ddpm_noise"}),  # alpha_bars[-1] at t = 0
-    "cfg-wrong-branch": ("cfg_combine", [(CFG, "eps_cond + guidance_scale * (eps_uncond - eps_cond)")],
-                         {"test_cfg_combine"}),
-    "cfg-without-w": ("cfg_combine", [(CFG, "eps_uncond + (eps_cond - eps_uncond)")], {"test_cfg_combine"}),
-    "cfg-in-place": ("cfg_combine", [(CFG, "eps_uncond.add_(guidance_scale * (eps_cond - eps_uncond))")],
-                     {"test_cfg_combine"}),
-    "guided-swapped": ("guided_predict", [("eps_cond, eps_uncond = both.chunk(2)",
-                                           "eps_uncond, eps_cond = both.chunk(2)")], {"test_guided_predict"}),
-    "guided-text-twice": ("guided_predict", [("torch.cat([context, null_context])", "torch.cat([context, context])")],
-                          {"test_guided_predict"}),
-    "guided-t-not-repeated": ("guided_predict", [("torch.cat([t, t])", "t")], {"test_guided_predict"}),
-}
+MISTAKES = {name: (m.cell, list(m.edits), set(m.parts)) for name, m in load_table(ASSIGNMENT).mistakes.items()}
 AUTOGRADED = ["q-no-sqrt", "ddpm-alpha-bar-in-the-mean", "ddpm-noise-at-t0", "cfg-wrong-branch",
               "guided-swapped"]  # one per test cell, through nbgrader; every mistake is checked in-process
 

@@ -9,6 +9,8 @@ Every 'mutant student' is a copy of the instructor solution with one classic mis
 
 from __future__ import annotations
 
+import sys
+
 import nbformat
 import pytest
 
@@ -17,63 +19,18 @@ from mutants import assert_loses_exactly, autograde_students
 from mutants import failing_hidden_tests as _failing
 from mutants import mutant as _mutant
 
+sys.path.insert(0, str(REPO / "grading"))
+from classgrade.trusted import load_table  # noqa: E402
+
 ASSIGNMENT = "llava_lora"
 SOURCE = REPO / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
 POINTS = {"test_connect": 3, "test_lora_init": 2, "test_lora_forward": 2, "test_lora_merge": 2,
           "test_assemble_prompt": 3}
 TEST_CELLS = set(POINTS)
 
-UPDATE = "self.base(x) + self.scale * self.lora_B(self.lora_A(x))"
-BA = "self.lora_B.weight @ self.lora_A.weight"  # in merge
-SEQUENCE = "    sequence = torch.cat([image_tokens, text_embeddings], dim=1)"
-ANSWER = "(position >= question_lengths[:, None]) & (position < lengths[:, None])"
-BETWEEN = ("    sequence = torch.stack([torch.cat([text_embeddings[i, :int(question_lengths[i])], image_tokens[i],\n"
-           "                                       text_embeddings[i, int(question_lengths[i]):]])\n"
-           "                            for i in range(len(text_embeddings))])")
-
-# name: (answer cell, [(text in the solution, the mistake), ...], the test cells that must fail)
-MISTAKES = {
-    "mlp-without-gelu": ("connect", [("F.gelu(tokens) @ weight2.T", "tokens @ weight2.T")], {"test_connect"}),
-    "mlp-relu": ("connect", [("F.gelu(tokens)", "F.relu(tokens)")], {"test_connect"}),
-    "mlp-gelu-after-the-last-layer": ("connect", [("F.gelu(tokens) @ weight2.T + bias2",
-                                                   "F.gelu(tokens @ weight2.T + bias2)")], {"test_connect"}),
-    "weights-untransposed": ("connect", [("features @ weight.T", "features @ weight"), ("@ weight2.T", "@ weight2")],
-                             {"test_connect"}),
-    "square-weight-untransposed": ("connect", [("@ weight2.T", "@ weight2")], {"test_connect"}),  # no error: wrong
-    "lora-B-not-zero": ("lora_linear", [("nn.init.zeros_(self.lora_B.weight)", "pass")],  # nn.Linear's init for B
-                        {"test_lora_init"}),
-    "lora-A-zero-too": ("lora_linear", [("nn.init.zeros_(self.lora_B.weight)",
-                                         "nn.init.zeros_(self.lora_A.weight), nn.init.zeros_(self.lora_B.weight)")],
-                        {"test_lora_init"}),
-    "lora-base-not-frozen": ("lora_linear", [("self.base = base.requires_grad_(False)", "self.base = base")],
-                             {"test_lora_init"}),
-    "lora-forward-without-scale": ("lora_linear", [(UPDATE, "self.base(x) + self.lora_B(self.lora_A(x))")],
-                                   {"test_lora_forward"}),
-    "lora-base-under-no-grad": ("lora_linear", [(f"        return {UPDATE}",
-                                                 "        with torch.no_grad():\n            frozen = self.base(x)\n"
-                                                 "        return frozen + self.scale * self.lora_B(self.lora_A(x))")],
-                                {"test_lora_forward"}),  # the right numbers, but no gradient reaches x through W
-    "lora-merge-without-scale": ("lora_linear", [(f"self.scale * {BA}", BA)], {"test_lora_merge"}),
-    "lora-merge-transposed": ("lora_linear", [(f"self.scale * {BA}", f"self.scale * ({BA}).T")],
-                              {"test_lora_merge"}),  # an error when in != out, wrong numbers when square
-    "lora-update-added-twice-after-merge": ("lora_linear", [("self.merged = True", "pass")], {"test_lora_merge"}),
-    "prompt-image-after-text": ("assemble_prompt", [("torch.cat([image_tokens, text_embeddings], dim=1)",
-                                                     "torch.cat([text_embeddings, image_tokens], dim=1)"),
-                                                    ("torch.cat([on_image, is_answer], dim=1)",
-                                                     "torch.cat([is_answer, on_image], dim=1)")],
-                                {"test_assemble_prompt"}),
-    "prompt-image-after-question": ("assemble_prompt", [(SEQUENCE, BETWEEN)], {"test_assemble_prompt"}),
-    "mask-on-question": ("assemble_prompt", [(ANSWER, "position < lengths[:, None]")], {"test_assemble_prompt"}),
-    "mask-on-image": ("assemble_prompt", [("on_image = torch.zeros(", "on_image = torch.ones(")],
-                      {"test_assemble_prompt"}),
-    "mask-on-padding": ("assemble_prompt", [(ANSWER, "position >= question_lengths[:, None]")],
-                        {"test_assemble_prompt"}),
-    "mask-off-by-one": ("assemble_prompt", [(ANSWER, "(position > question_lengths[:, None]) & "
-                                                     "(position <= lengths[:, None])")], {"test_assemble_prompt"}),
-    "mask-shifted-for-next-token": ("assemble_prompt", [(ANSWER, "(position >= question_lengths[:, None] - 1) & "
-                                                                 "(position < lengths[:, None] - 1)")],
-                                    {"test_assemble_prompt"}),
-}
+# name: (answer cell, [(text in the solution, the mistake), ...], the test cells that must fail): the classic mistakes
+# of the trusted checker's table (grading/checks/llava_lora.py), the one place they are written down.
+MISTAKES = {name: (m.cell, list(m.edits), set(m.parts)) for name, m in load_table(ASSIGNMENT).mistakes.items()}
 # One per test cell through nbgrader (about 8 s a student); every mistake is checked in-process.
 AUTOGRADED = ["square-weight-untransposed", "lora-B-not-zero", "lora-forward-without-scale", "lora-merge-without-scale",
               "mask-off-by-one"]

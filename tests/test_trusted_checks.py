@@ -18,9 +18,8 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "grading"))
 
-from classgrade.probe import MIME  # noqa: E402
 from classgrade.reference import compute  # noqa: E402
-from classgrade.trusted import has_table, load_table, score  # noqa: E402
+from classgrade.trusted import as_probed, autograded_points, has_table, load_table, score  # noqa: E402
 
 SEED = 20261130
 ASSIGNMENTS = sorted(p.name for p in (REPO / "solutions").iterdir() if p.is_dir())
@@ -28,20 +27,6 @@ ASSIGNMENTS = sorted(p.name for p in (REPO / "solutions").iterdir() if p.is_dir(
 
 def notebook(folder: str, assignment: str) -> dict:
     return json.loads((REPO / folder / assignment / f"{assignment}.ipynb").read_text(encoding="utf-8"))
-
-
-def auto_points(nb: dict) -> dict[str, float]:
-    """grade_id -> points of every autograded test cell."""
-    return {c["metadata"]["nbgrader"]["grade_id"]: c["metadata"]["nbgrader"]["points"] for c in nb["cells"]
-            if c["metadata"].get("nbgrader", {}).get("grade") and not c["metadata"]["nbgrader"].get("solution")}
-
-
-def with_records(nb: dict, records: list[dict]) -> dict:
-    """`nb` as the grader sees it after the feedback run: the probe cell at the end, holding `records`."""
-    nb = copy.deepcopy(nb)
-    nb["cells"].append({"cell_type": "code", "metadata": {"classgrade_probe": True}, "source": "",
-                        "outputs": [{"output_type": "display_data", "data": {MIME: r}, "metadata": {}} for r in records]})
-    return nb
 
 
 @pytest.fixture(scope="module", params=ASSIGNMENTS)
@@ -57,35 +42,71 @@ def runs(request, tmp_path_factory):
 
 def test_every_autograded_part_has_checks(runs):
     assignment, table, _, _ = runs
-    assert table.parts() == set(auto_points(notebook("solutions", assignment))), \
+    assert table.parts() == set(autograded_points(notebook("solutions", assignment))), \
         "the parts with checks should be exactly the autograded test cells"
 
 
 def test_the_solution_earns_every_point(runs):
     assignment, table, reference, _ = runs
     nb = notebook("solutions", assignment)
-    parts = score(table, auto_points(nb), reference, with_records(nb, reference["solution"]))
+    parts = score(table, autograded_points(nb), reference, as_probed(nb, reference["solution"]))
     assert {p: (part.earned, part.failures, part.forbidden) for p, part in parts.items()} == \
-           {p: (points, [], []) for p, points in auto_points(nb).items()}
+           {p: (points, [], []) for p, points in autograded_points(nb).items()}
 
 
 def test_the_release_earns_nothing(runs):
     assignment, table, reference, release = runs
     nb = notebook("exercises", assignment)
-    parts = score(table, auto_points(nb), reference, with_records(nb, release["solution"]))
-    assert {p: part.earned for p, part in parts.items()} == {p: 0 for p in auto_points(nb)}
+    parts = score(table, autograded_points(nb), reference, as_probed(nb, release["solution"]))
+    assert {p: part.earned for p, part in parts.items()} == {p: 0 for p in autograded_points(nb)}
 
 
 def test_each_classic_mistake_loses_its_parts_and_is_named(runs):
     assignment, table, reference, _ = runs
     nb = notebook("solutions", assignment)
-    points = auto_points(nb)
+    points = autograded_points(nb)
     assert table.mistakes, f"{assignment}: no classic mistakes in its table"
     assert set().union(*(m.parts for m in table.mistakes.values())) == {p for p in points if "quiz" not in p}, \
         "every part but a quiz has its classic mistakes"
     for name, mistake in table.mistakes.items():
-        parts = score(table, points, reference, with_records(nb, reference["mistakes"][name]))
+        parts = score(table, points, reference, as_probed(nb, reference["mistakes"][name]))
         lost = {p for p, part in parts.items() if part.earned < part.points}
         assert lost == set(mistake.parts), f"{name}: lost {sorted(lost)}, expected {sorted(mistake.parts)}"
         for p in mistake.parts:
             assert name in parts[p].mistakes, f"{name} not diagnosed in {p}: {parts[p].failures[:2]}"
+
+
+def test_feedback_pages_teach_and_hide(runs):
+    """The pages a student gets (feedback run + the checker's verdicts) for the solution, the release and a
+    partly wrong submission: none withheld, none quoting a hidden test, the mistake named in its part."""
+    from nbconvert import HTMLExporter
+    import nbformat
+
+    from classgrade.checker import annotated
+    from classgrade.course import Course
+    from classgrade.feedback import hidden_lines, html_leaks
+    from classgrade.trusted import without_probe
+    from classgrade.visible import visible_notebook
+
+    assignment, table, reference, release_run = runs
+    release = notebook("exercises", assignment)
+    name, mistake = sorted(table.mistakes.items())[0]
+    wrong = notebook("solutions", assignment)
+    for cell in wrong["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("grade_id") == mistake.cell:
+            source = "".join(cell["source"])
+            for old, new in mistake.edits:
+                source = source.replace(old, new)
+            cell["source"] = source
+    secret = hidden_lines(Course(REPO), assignment)
+    for student, nb, records in (("solution", notebook("solutions", assignment), reference["solution"]),
+                                 ("release", release, release_run["solution"]),
+                                 (name, wrong, reference["mistakes"][name])):
+        probed = as_probed(visible_notebook(nb, copy.deepcopy(release)), records)
+        parts = score(table, autograded_points(release), reference, probed)
+        shown = annotated(without_probe(probed), parts, table)
+        page = HTMLExporter().from_notebook_node(nbformat.reads(json.dumps(shown), as_version=4))[0]
+        assert html_leaks(page, secret) == [], student
+        assert "BEGIN HIDDEN TESTS" not in page and "Trusted check" in page
+        if student == name:
+            assert table.mistakes[name].diagnosis.split(":")[0][:40] in page.replace("&#x27;", "'").replace("&quot;", '"')

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from classgrade.checker import Checker
+from classgrade.checker import summary as checked_summary
 from classgrade.course import GRADING, Course, Settings, assignment_cells, make_template
 from classgrade.gradebook import State, graded_students, merge, record_failure, save_visible
 from classgrade.text import clean
@@ -33,6 +35,7 @@ class Summary:
     """What happened to every student in one run."""
     assignment: str
     protections: str = ""  # which sandbox held, in words
+    checks: str = ""  # where the points came from, in words
     graded: dict[str, float] = field(default_factory=dict)  # student -> score
     skipped: list[str] = field(default_factory=list)  # unchanged since the last run
     failed: dict[str, str] = field(default_factory=dict)  # student -> why
@@ -47,6 +50,8 @@ class Summary:
                  f"{len(self.failed)} failed, {len(self.timed_out)} timed out, {len(self.manual)} need manual grading"]
         if self.protections:
             lines.append(f"  SANDBOX    {self.protections}")
+        if self.checks:
+            lines.append(f"  POINTS     {self.checks}")
         lines += [f"  FAILED     {clean(s, 100)}: {clean(why, 300)}" for s, why in sorted(self.failed.items())]
         lines += [f"  TIMED OUT  {clean(s, 100)}: {clean(why, 300)}" for s, why in sorted(self.timed_out.items())]
         lines += [f"  HISTORY    {clean(s, 100)}: {clean(was, 300)}" for s, was in sorted(self.previous.items())]
@@ -129,17 +134,24 @@ def _grade(assignment, course, settings, todo, n_workers, scheduler, state, summ
     work = Path(tempfile.mkdtemp(prefix="work-", dir=course.grading / ".classgrade"))
     try:
         template_db, release_files = make_template(course, assignment, work)
+        notebooks = course.release_notebooks(assignment)
+        checker = Checker.prepare(course.root, assignment, notebooks, work)
+        summary.checks = (f"trusted checker: {len(checker.table.checks)} checks of {len(checker.table.parts())} "
+                          f"parts, fresh inputs (seed {checker.seed}), compared outside the kernels" if checker else
+                          "NO check table (grading/checks/): points from the notebook's tests, run in the student's "
+                          "kernel, which student code can influence")
         base = {"assignment": assignment, "template_db": str(template_db), "release_files": str(release_files),
                 "notebooks": course.release_notebooks(assignment), "config_dir": str(GRADING),
                 "grade_cells": assignment_cells(template_db, assignment),
                 "release_sources": {name: (course.root / "exercises" / assignment / name).read_text(encoding="utf-8")
                                     for name in course.release_notebooks(assignment)},
                 "cell_timeout": settings.cell_timeout, "notebook_timeout": settings.notebook_timeout,
-                "sandbox": settings.sandbox(), "limits": settings.limits(), "python": sys.executable}
+                "sandbox": settings.sandbox(), "limits": settings.limits(), "python": sys.executable,
+                "probe_cells": checker.probe_cells() if checker else {}}
         jobs = [{**base, "student": s, "submitted": str(p)} for s, p in todo.items()]
         bar = tqdm(total=len(jobs), desc=f"autograde {assignment}", unit="student", disable=not progress)
         for result in _results(jobs, n_workers, scheduler):
-            _record(result, course, assignment, state, summary)
+            _record(result, course, assignment, state, summary, checker)
             bar.update()
             bar.set_postfix(failed=len(summary.failed) + len(summary.timed_out), refresh=False)
         bar.close()
@@ -178,14 +190,18 @@ def _grade_on_worker(job: dict) -> dict:
     return grade_one(job)
 
 
-def _record(result: dict, course: Course, assignment: str, state: State, summary: Summary) -> None:
+def _record(result: dict, course: Course, assignment: str, state: State, summary: Summary,
+            checker: Checker | None = None) -> None:
     student = result["student"]
+    checks = None
     if result.get("problems"):
         summary.problems[student] = result["problems"]
     summary.seconds[student] = result.get("seconds", 0.0)
     before = state.get(assignment, student)
     score = None
     if result["status"] == "graded":
+        if checker is not None:
+            checks = checked_summary(checker.apply(result))
         merge(course.gradebook, COURSE_ID, assignment, result, course.grading / "autograded" / student / assignment)
         save_visible(course.grading, assignment, student, result.get("visible", {}))
         score = summary.graded[student] = result["grades"]["score"]
@@ -200,4 +216,4 @@ def _record(result: dict, course: Course, assignment: str, state: State, summary
     if os.environ.get("CLASSGRADE_DEBUG") and result["status"] != "graded":
         print(result.get("log_tail", ""), file=sys.stderr)
     state.put(assignment, student, {"hash": result.get("hash"), "status": result["status"],
-                                    "reason": clean(result.get("reason", ""), 300), "score": score})
+                                    "reason": clean(result.get("reason", ""), 300), "score": score, "checks": checks})

@@ -3,6 +3,7 @@
 - Output cap: what a kernel prints is held by nbgrader (outside the sandbox) and written into the autograded
   notebook. Past `max_output_bytes` for the notebook, further output is dropped with a visible note; errors and
   results are kept (shortened) and dropped stderr leaves one stderr line, so a test's score does not change.
+  The trusted checker's probe results have a budget of their own (8x the cap), so chatty code cannot push them out.
 - Crashes: when the kernel dies in a cell (os._exit(), a kill, a segfault), that cell's index is written to
   `crash_file`; the worker then grades again with the cell in `skip_cells`: not run, given an error output.
   A crash costs the parts that depend on that cell, not the whole submission.
@@ -15,6 +16,8 @@ from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Integer, List, Unicode
 
+from classgrade.probe import MIME as PROBE_MIME
+
 CRASHED = ("This cell stopped the kernel when it was graded (os._exit(), a kill, a segfault or the memory "
            "limit). It was not run again so that the rest of the notebook could be graded.")
 
@@ -25,7 +28,7 @@ class SandboxExecute(Execute):
     crash_file = Unicode("", help="where to write the index of a cell that kills the kernel").tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
-        self._kept, self._noted = 0, set()
+        self._kept, self._noted, self._probe_kept = 0, set(), 0
         return super().preprocess(nb, resources, km)
 
     def preprocess_cell(self, cell, resources, index):
@@ -42,6 +45,12 @@ class SandboxExecute(Execute):
 
     def output(self, outs, msg, display_id, cell_index):
         content = msg.get("content", {})
+        if PROBE_MIME in (content.get("data") or {}) and msg.get("msg_type") == "display_data":
+            self._probe_kept += len(str(content["data"][PROBE_MIME]))  # the trusted checker's results:
+            if self._probe_kept <= 8 * self.max_output_bytes:  # kept past the cap for printed output
+                content["data"] = {PROBE_MIME: content["data"][PROBE_MIME]}
+                return super().output(outs, msg, display_id, cell_index)
+            return None
         size = sum(len(str(v)) for v in (content.get("text"), content.get("data"), content.get("traceback")) if v)
         self._kept += size
         if self._kept <= self.max_output_bytes:

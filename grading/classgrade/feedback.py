@@ -38,9 +38,10 @@ def cell_sources(path: Path) -> list[str]:
 
 
 def hidden_lines(course: Course, assignment: str) -> set[str]:
-    """What would give a hidden test away: its lines and assert messages that are long enough and that the
-    release itself does not show (its markdown may well say `bias=None`)."""
+    """What would give a hidden test away: its lines and assert messages that are long enough and that neither
+    the release (its markdown may well say `bias=None`) nor the trusted checker's messages show."""
     shown = "\n".join(text for p in (course.root / "exercises" / assignment).glob("*.ipynb") for text in cell_sources(p))
+    shown += "\n" + "\n".join(checker_texts(course, assignment))  # what the trusted checker says, by design
     secrets = set()
     for source in (course.root / "solutions" / assignment).glob("*.ipynb"):
         for text in cell_sources(source):
@@ -50,6 +51,17 @@ def hidden_lines(course: Course, assignment: str) -> set[str]:
                     secrets |= {x for x in [line] if len(x) >= MIN_SECRET}
                     secrets |= {x for x in literals if len(x) >= MIN_LITERAL}
     return {x for x in secrets if x not in shown}
+
+
+def checker_texts(course: Course, assignment: str) -> list[str]:
+    """The descriptions of checks and the diagnoses of mistakes in the check table: shown to students."""
+    from classgrade.trusted import has_table, load_table
+
+    folder = course.root / "grading" / "checks"
+    if not has_table(assignment, folder):
+        return []
+    table = load_table(assignment, folder)
+    return [c.what for c in table.checks] + [m.diagnosis for m in table.mistakes.values()] + [r.why for r in table.forbid]
 
 
 def _quotes(text: str, secret: set[str]) -> bool:

@@ -8,6 +8,9 @@ trusted side (classgrade.trusted) decodes the records strictly and compares them
 at import time: the student's kernel may have replaced anything else, which at worst spoils their own results.
 """
 
+import hashlib
+import json
+
 MIME = "application/vnd.classgrade.probe+json"
 MAX_NUMBERS = 1_000_000  # per result: a check's outputs are small; a huge one is refused, not sent
 
@@ -27,6 +30,8 @@ def _encode(value, budget):
     if kind is dict:
         return {"dict": {str(key): _encode(item, budget) for key, item in value.items() if type(key) is str}}
     module = getattr(kind, "__module__", "")
+    if module == "numpy" and kind.__name__.startswith(("float", "int", "uint", "bool")):  # a numpy scalar
+        return _encode(value.item(), budget)
     if kind.__name__ == "Tensor" and module == "torch":
         value = value.detach().cpu()
         dtype, numbers = str(value.dtype).replace("torch.", ""), value.flatten().tolist()
@@ -50,14 +55,15 @@ def outcome(function, *args, **kwargs):
 
 
 def _inputs(scope, namespace, budget):
-    """What `given` made (names it bound), encoded after the call: the trusted side checks them too."""
+    """What `given` made (names it bound), as it is after the call: a digest of each, which the trusted side
+    compares with the reference's (an input changed in place, or made differently, does not match)."""
     made = {}
     for name, value in scope.items():
         if name in ("SEED", "outcome") or name.startswith("__") or (name in namespace and namespace[name] is value):
             continue
-        encoded = _encode(value, budget)
-        if "unsupported" not in encoded:
-            made[name] = encoded
+        text = json.dumps(_encode(value, budget), sort_keys=True)
+        if '"unsupported"' not in text:  # plain all the way down
+            made[name] = hashlib.sha256(text.encode()).hexdigest()
     return made
 
 

@@ -2,7 +2,7 @@
 
 Runs trusted code only (solutions/), in a process of its own so that the grading parent's state is untouched:
 
-    python -m classgrade.reference ASSIGNMENT --seed S --out reference.json [--mistakes] [--notebook PATH]
+    python -m classgrade.reference ASSIGNMENT --seed S --out reference.json [--mistakes] [--notebook PATH] [--root R]
 
 The notebook's parameters and setup cells run once; then, for the solution and for each mistake (its answer
 cell edited), the answer cells and the cells the table `needs` run on a copy of that namespace, and the probe
@@ -77,12 +77,13 @@ def run(nb: dict, table: Table, seed: int, mistakes: bool = False, strict: bool 
 
 
 def compute(assignment: str, seed: int, folder: Path, mistakes: bool = False, notebook: Path | None = None,
-            all_checks: bool = False, python: str = sys.executable, timeout: float = 1800) -> dict:
+            all_checks: bool = False, root: Path = REPO, python: str = sys.executable, timeout: float = 1800) -> dict:
     """Run this module in a fresh process (nothing it does touches the caller); its JSON result."""
     import subprocess
 
     out = folder / f"reference-{assignment}-{seed}{'-' + notebook.stem if notebook else ''}.json"
-    command = [python, "-m", "classgrade.reference", assignment, "--seed", str(seed), "--out", str(out)]
+    command = [python, "-m", "classgrade.reference", assignment, "--seed", str(seed), "--out", str(out),
+               "--root", str(root)]
     command += ["--mistakes"] if mistakes else []
     command += ["--all-checks"] if all_checks else []
     command += ["--notebook", str(notebook)] if notebook else []
@@ -101,13 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--mistakes", action="store_true", help="also run every classic mistake of the table")
     parser.add_argument("--all-checks", action="store_true", help="every check for every mistake (tests)")
+    parser.add_argument("--root", type=Path, default=REPO, help="the course: solutions/ and grading/checks/")
     parser.add_argument("--notebook", type=Path, help="run this notebook instead, errors allowed")
     args = parser.parse_args(argv)
-    table = load_table(args.assignment)
-    path = args.notebook or REPO / "solutions" / args.assignment / f"{args.assignment}.ipynb"
+    table = load_table(args.assignment, args.root / "grading" / "checks")
+    path = args.notebook or args.root / "solutions" / args.assignment / f"{args.assignment}.ipynb"
     nb = json.loads(path.read_text(encoding="utf-8"))
     os.environ.setdefault("MPLBACKEND", "Agg")
-    os.chdir(REPO / "solutions" / args.assignment)  # the data files the notebook reads
+    os.chdir(args.root / "solutions" / args.assignment)  # the data files the notebook reads
     result = run(nb, table, args.seed, mistakes=args.mistakes, strict=args.notebook is None,
                  all_checks=args.all_checks)
     args.out.write_text(json.dumps(result), encoding="utf-8")

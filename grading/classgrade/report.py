@@ -1,7 +1,8 @@
 """The class report for the instructor: `python -m classgrade report ASSIGNMENT` after autograding.
 
 grading/reports/<assignment>.html (plots embedded, nothing loaded from the network) and <assignment>.csv:
-the score distribution, the pass rate of each graded part, who failed, timed out or crashed (and why), and
+the score distribution, the pass rate of each graded part, how often the trusted checker recognised each
+classic mistake, who failed, timed out or crashed (and why), and
 the submissions flagged for review because their code uses constructs that can tamper with grading:
 IPython input transformers and event hooks, frame inspection, `gc`, `builtins`, tracing, patching torch or
 numpy, ctypes, forking, sockets, mounts. A flag is for a person to read, with the line; it changes no score.
@@ -15,6 +16,7 @@ import html
 import io
 import json
 import re
+from collections import Counter
 from pathlib import Path
 
 from classgrade.course import Course
@@ -73,9 +75,11 @@ def collect(course: Course, assignment: str) -> list[dict]:
                     found += flags(json.loads(path.read_text(encoding="utf-8", errors="replace")))
                 except ValueError:
                     pass
+            mistakes = [(part, name) for part, check in sorted((record.get("checks") or {}).items())
+                        for name in check.get("mistakes", [])]
             rows.append({"student": student.id, "score": submission.score, "max_score": submission.max_score,
                          "status": record.get("status", "graded"), "reason": record.get("reason", ""),
-                         "parts": parts, "flags": found})
+                         "parts": parts, "flags": found, "mistakes": mistakes})
     return rows
 
 
@@ -104,6 +108,24 @@ def _figure(rows: list[dict]) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
+def _mistakes_section(course: Course, assignment: str, rows: list[dict]) -> list[str]:
+    """How often the trusted checker recognised each classic mistake, with the sentence students read."""
+    from classgrade.trusted import has_table, load_table
+
+    folder = course.root / "grading" / "checks"
+    if not has_table(assignment, folder):
+        return ["<h2>Classic mistakes</h2><p>No check table for this assignment (grading/checks/): points came "
+                "from the notebook's own tests, and no mistakes were diagnosed.</p>"]
+    table = load_table(assignment, folder)
+    counts = Counter(name for row in rows for _, name in row["mistakes"])
+    esc = html.escape
+    return ["<h2>Classic mistakes recognised by the trusted checker</h2>",
+            "<table><tr><th>mistake</th><th>parts</th><th>students</th><th>what they were told</th></tr>",
+            *[f"<tr><td>{esc(name)}</td><td>{esc(', '.join(sorted(m.parts)))}</td><td>{counts.get(name, 0)}</td>"
+              f"<td>{esc(m.diagnosis)}</td></tr>"
+              for name, m in sorted(table.mistakes.items(), key=lambda item: -counts.get(item[0], 0))], "</table>"]
+
+
 def report(assignment: str, course: Course | None = None, folder: Path | None = None) -> tuple[Path, Path]:
     """Write <folder>/<assignment>.html and .csv (folder: grading/reports/); return their paths."""
     course = course or Course.from_env()
@@ -116,10 +138,11 @@ def report(assignment: str, course: Course | None = None, folder: Path | None = 
     parts = sorted({p for row in rows for p in row["parts"]})
     with open(csv_path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(["student", "score", "max_score", "status", "reason", *parts, "flags"])
+        writer.writerow(["student", "score", "max_score", "status", "reason", *parts, "classic_mistakes", "flags"])
         for row in rows:
             writer.writerow([row["student"], row["score"], row["max_score"], row["status"], row["reason"],
                              *[row["parts"].get(p, (None, None))[0] for p in parts],
+                             "; ".join(f"{part}: {name}" for part, name in row["mistakes"]),
                              "; ".join(f"{what}: {line}" for what, line in row["flags"])])
     esc = html.escape
     trouble = [r for r in rows if r["status"] != "graded"]
@@ -128,6 +151,7 @@ def report(assignment: str, course: Course | None = None, folder: Path | None = 
             f"<p>{len(rows)} students; mean {sum(r['score'] for r in rows) / len(rows):.2f} of "
             f"{rows[0]['max_score']:g}; {len(trouble)} failed or timed out; {len(flagged)} flagged for review.</p>",
             f'<img alt="score distribution and pass rate per part" src="data:image/png;base64,{_figure(rows)}">',
+            *_mistakes_section(course, assignment, rows),
             "<h2>Failed or timed out</h2><table><tr><th>student</th><th>status</th><th>why</th></tr>",
             *[f"<tr><td>{esc(r['student'])}</td><td>{esc(r['status'])}</td><td>{esc(r['reason'])}</td></tr>"
               for r in trouble],

@@ -4,7 +4,8 @@ A patch at run time (the hidden test's `mock.patch`) is sidestepped by a referen
 rule follows what an answer can reach: its own cell and the answer cells whose names it uses. A violation is
 - a forbidden name used there (`F.conv2d`, `torch.conv2d`, `from torch.nn.functional import conv2d`);
 - a lookup the reader cannot follow there (`getattr`, `eval`, `__dict__`, `importlib`, `torch.ops`, `torch._C`);
-- a name it uses that only a cell of the student's own defines (`_saved = F.conv2d` in a scratch cell);
+- a name it uses that only a cell of the student's own defines (`_saved = F.conv2d` in a scratch cell), or
+  that no cell defines (`globals()["_saved"] = ...`);
 - any cell of theirs rebinding or patching a name the answer uses (`F = ...`, `F.pad = F.conv2d`, `setattr`).
 Scratch cells may otherwise call anything: the intro tells students to check themselves against PyTorch.
 """
@@ -116,7 +117,7 @@ def violations(nb: dict, rule: Forbid) -> list[str]:
         cell = todo.pop()
         if cell not in reach:
             reach.add(cell)
-            used = set(_loaded(answers[cell][0]))
+            used = set(_loaded(answers[cell][0])) - _bound(answers[cell][0])  # a parameter is not a use
             todo += [other for other, names in answer_names.items() if other not in reach and used & names]
     everything_answers = set().union(*answer_names.values())
     own_names = set().union(*(_top_level(tree) for tree, _ in own))
@@ -131,12 +132,20 @@ def violations(nb: dict, rule: Forbid) -> list[str]:
                     isinstance(node, ast.Name) and node.id in DYNAMIC:
                 found.append(f"{line(node)}  (a dynamic lookup the grader cannot follow)")
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
-                modules = {a.name.split(".")[0] for a in node.names} | {(getattr(node, "module", None) or "").split(".")[0]}
-                if any(a.name in rule.names for a in node.names) or modules & RISKY_MODULES:
+                paths = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+                parts = {part for path in paths for part in path.split(".")}
+                if any(a.name in rule.names or a.name == "*" for a in node.names) or parts & set(rule.names) or \
+                        {path.split(".")[0] for path in paths} & RISKY_MODULES:
                     found.append(f"{line(node)}  (imports what the rule forbids)")
         for name, lineno in _loaded(tree).items():
-            if name in own_names and name not in _bound(tree) and name not in everything_answers and name not in given:
+            if name in _bound(tree) or name in everything_answers:
+                continue
+            if name in rule.names:  # e.g. a class an instructor cell imported
+                found.append(f"{clean(lines[lineno - 1].strip(), 200)}  (uses {name})")
+            if name in own_names and name not in given:
                 found.append(f"{clean(lines[lineno - 1].strip(), 200)}  (uses {name}, defined in a cell of your own)")
+            elif name not in given:
+                found.append(f"{clean(lines[lineno - 1].strip(), 200)}  (uses {name}, which no cell defines)")
             elif name in given and name not in _bound(tree):
                 used_outside.add(name)
     for tree, lines in own + list(answers.values()):

@@ -9,6 +9,8 @@ A table lists, per graded part (the grade_id of its test cell):
 - `Forbid`: names a part's answer must not use (e.g. `F.conv2d`), read from the source by the trusted side
   (rules.py), not patched at run time where student code could sidestep it.
 A comparison takes (got, want), decoded values (trusted.decode), and returns None when right, else why not.
+In the reference run the setup cells run once and each variant (solution, mistakes) on a copy of that
+namespace: a check must not rely on a setup helper that patches `globals()` (it would patch the original).
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def close(atol: float = 1e-5, rtol: float = 0.0, exact_dtype: bool = False) -> C
                 return f"{at}shape {tuple(got.shape)}, expected {tuple(want.shape)}"
             kind = lambda t: "bool" if t.dtype == torch.bool else "floating" if t.is_floating_point() else "integer"  # noqa: E731
             if kind(got) != kind(want) or (exact_dtype and got.dtype != want.dtype):
-                return f"{at}dtype {got.dtype}, expected {want.dtype if exact_dtype else 'a ' + kind(want) + ' tensor'}"
+                return f"{at}dtype {got.dtype}, expected {want.dtype if exact_dtype else kind(want) + ' numbers'}"
             g, w = got.double(), want.double()
             if not torch.equal(g.isnan(), w.isnan()):
                 return f"{at}NaN where the solution has none (or the other way round)"

@@ -22,7 +22,7 @@ import torch
 
 from classgrade import probe
 from classgrade.rules import violations
-from classgrade.table import Raised, Table, Unsupported, equal
+from classgrade.table import Raised, Table, Unsupported
 from classgrade.text import clean
 
 CHECKS = Path(__file__).resolve().parent.parent / "checks"  # grading/checks/<assignment>.py
@@ -64,6 +64,23 @@ def probe_records(nb: dict) -> list[dict]:
         return []
     return [o["data"][probe.MIME] for o in cells[-1].get("outputs", [])
             if isinstance(o, dict) and isinstance(o.get("data"), dict) and probe.MIME in o["data"]]
+
+
+def as_probed(nb: dict, records: list[dict]) -> dict:
+    """A copy of `nb` as the grader sees it after a feedback run whose probe emitted `records`."""
+    cell = {"cell_type": "code", "metadata": {PROBE_CELL: True}, "source": "", "execution_count": None,
+            "outputs": [{"output_type": "display_data", "data": {probe.MIME: r}, "metadata": {}} for r in records]}
+    return {**nb, "cells": list(nb["cells"]) + [cell]}
+
+
+def autograded_points(nb: dict) -> dict[str, float]:
+    """grade_id -> points of every autograded test cell of a notebook."""
+    found = {}
+    for cell in nb["cells"]:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade") and not meta.get("solution") and cell["cell_type"] == "code":
+            found[meta["grade_id"]] = meta.get("points", 0)
+    return found
 
 
 def without_probe(nb: dict) -> dict:
@@ -134,7 +151,9 @@ def _results(records: list[dict], count: int, inputs_of: dict) -> dict[int, obje
                 inputs = record.get("inputs", {})
                 if not isinstance(inputs, dict):
                     raise ValueError("malformed inputs")
-                inputs_of[record["check"]] = {str(k): decode(v) for k, v in inputs.items()}
+                if not all(isinstance(v, str) and len(v) == 64 for v in inputs.values()):
+                    raise ValueError("malformed input digests")
+                inputs_of[record["check"]] = {str(k): v for k, v in inputs.items()}
         except (ValueError, TypeError, KeyError, OverflowError, RuntimeError):
             found[record["check"]] = Unsupported("malformed result")
     return found
@@ -167,7 +186,7 @@ def score(table: Table, points: dict[str, float], reference: dict, nb: dict) -> 
     records = probe_records(nb)
     want_inputs, got_inputs = {}, {}
     want = _results(reference["solution"], len(table.checks), want_inputs)
-    mistakes = {name: results(recs, len(table.checks)) for name, recs in reference.get("mistakes", {}).items()}
+    mistakes = _Lazy(reference.get("mistakes", {}), len(table.checks))  # decoded only for a wrong part
     got = _results(records, len(table.checks), got_inputs)
     parts = {part: Part(points.get(part, 0.0)) for part in table.parts()}
     for index, check in enumerate(table.checks):
@@ -177,8 +196,9 @@ def score(table: Table, points: dict[str, float], reference: dict, nb: dict) -> 
             why = "no result: this check never ran (the grader's cell was stopped, skipped or changed)"
         else:
             try:
-                why = _changed_inputs(got_inputs.get(index, {}), want_inputs.get(index, {})) or \
-                      check.compare(got[index], want[index])
+                plain = not isinstance(got[index], (Raised, Unsupported))  # a call that raised sends no inputs
+                why = (plain and _changed_inputs(got_inputs.get(index, {}), want_inputs.get(index, {}))) or \
+                    check.compare(got[index], want[index])
             except Exception as error:  # a comparison that cannot be made is not a pass
                 why = f"cannot be compared ({type(error).__name__})"
         if why:
@@ -194,14 +214,26 @@ def score(table: Table, points: dict[str, float], reference: dict, nb: dict) -> 
     return parts
 
 
+class _Lazy(dict):
+    """name -> a mistake's decoded results, decoded on first use."""
+
+    def __init__(self, records: dict, count: int):
+        super().__init__()
+        self.records, self.count = records, count
+
+    def get(self, name, default=None):
+        if name not in self and name in self.records:
+            self[name] = results(self.records[name], self.count)
+        return super().get(name, default)
+
+
 def _changed_inputs(got: dict, want: dict) -> str | None:
     """Inputs must come back as the solution left them: not changed in place, not made differently."""
     for name in sorted(want):
         if name not in got:
             return f"input {name} missing from the result"
-        why = equal(got[name], want[name])
-        if why:
-            return f"input {name} is not what the checker made or was changed in place ({why})"
+        if got[name] != want[name]:
+            return f"input {name} is not what the checker made: changed in place, or made differently"
     return None
 
 

@@ -208,15 +208,22 @@ def _run_once(job: dict, scratch: Path, course: Path, skip: list[int], attempt: 
 
 
 def _feedback_run(job: dict, scratch: Path, course: Path, submission: Path, skip: list[int], result: dict) -> None:
-    """The visible-tests run of each notebook (visible.py), kept for feedback in result['visible']."""
+    """The visible-tests run of each notebook (visible.py), with the trusted checker's probe cell at the end;
+    kept in result['visible'] for the parent to score (trusted.py) and to render as feedback."""
+    from classgrade.trusted import PROBE_CELL
     from classgrade.visible import visible_notebook
 
     for notebook in job["notebooks"]:
         try:
             nb = visible_notebook(json.loads(read_regular(submission / notebook, MAX_NOTEBOOK_BYTES)),
                                   json.loads(job["release_sources"][notebook]))
+            for cell in nb["cells"]:  # only the grader's cell may carry the probe's mark
+                if isinstance(cell.get("metadata"), dict):
+                    cell["metadata"].pop(PROBE_CELL, None)
+            if notebook in job.get("probe_cells", {}):  # the trusted checker's cell, last (trusted.probe_cell)
+                nb["cells"].append(job["probe_cells"][notebook])
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            continue  # graded without it: the feedback page says so
+            continue  # graded without it: the feedback page says so, and checked parts earn nothing
         path = scratch / f"visible-{notebook}"
         path.write_text(json.dumps(nb), encoding="utf-8")
         _run_once(job, scratch, course, skip, 0, visible=path)
@@ -297,7 +304,7 @@ def _finish(result: dict, job: dict, report: dict, autograded: Path, course: Pat
         result["grades"] = _read_grades(course / "grading" / "gradebook.db", job["assignment"], job["student"])
         for notebook, data in result["grades"]["notebooks"].items():
             present = _grade_ids(result["files"].get(f"{notebook}.ipynb", b"{}"))
-            result["problems"] += [f"{clean(name, 100)}: deleted by the student (scored 0, flagged for manual grading)"
+            result["problems"] += [f"{clean(name, 100)}: deleted by the student (flagged for manual grading; the trusted checker still scores the answer where the assignment has a check table)"
                                    for name in sorted(set(data["grades"]) - present)]
 
 
