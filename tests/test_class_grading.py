@@ -56,6 +56,8 @@ def students(course: Path) -> dict[str, object]:
     edit("os-exit", "add", "import os\nos._exit(1)\ndef add(a, b):\n    return a + b")
     nb = edit("edited-test-cell", "square", "def square(x):\n    return x + x")  # right at 2, wrong elsewhere
     cell(nb, "test_square").source = "pass"
+    edit("square-doubles", "square", "def square(x):\n    return x * 2")  # classic mistakes of the check table
+    edit("add-subtracts", "add", "def add(a, b):\n    return a - b")
     nb = edit("edited-locked-cell", "cube", "def cube(x):\n    return x * 3")
     cell(nb, "helpers").source = "def check(got, want):\n    pass"
     nb = edit("overrides-helper", "add", "check = lambda got, want: None\ndef add(a, b):\n    return a - b")
@@ -89,7 +91,7 @@ SANDBOX_ONLY = {"root-escape", "tmpfs-flood", "reads-exchange"}
 EXPECTED = {  # student -> autograded score out of 4 (square 2, cube 1, add 1)
     "correct": 4, "unchanged": 0, "syntax-error": 2, "runtime-error": 3, "infinite-loop": 3, "memory-bomb": 2,
     "sys-exit": 3, "edited-test-cell": 2, "edited-locked-cell": 3, "overrides-helper": 3,
-    "deleted-test-cell": 4, "tampered-points": 4, "reads-secrets": 4, "writes-outside": 4,
+    "deleted-test-cell": 4, "tampered-points": 4, "square-doubles": 2, "add-subtracts": 3, "reads-secrets": 4, "writes-outside": 4,
     "os-exit": 3,  # the kernel died in `add`: graded again without that cell, the rest keeps its points
     **{s: score for s, score in HOSTILE_SCORES.items() if score is not None and (SANDBOXED or s not in SANDBOX_ONLY)},
 }
@@ -148,7 +150,7 @@ def test_every_student_gets_the_expected_grade(run, course):
     got = scores(course)
     assert {s: got[s]["score"] for s in EXPECTED} == EXPECTED
     assert all(got[s]["max"] == 4 for s in EXPECTED)  # tampered and extra points are not counted
-    assert set(run.graded) == set(EXPECTED)
+    assert set(run.graded) == set(EXPECTED) | {"fork-bomb"}  # its score: test_a_fork_bomb_is_stopped
 
 
 @pytest.mark.parametrize("student, why", sorted(FAILED.items()))
@@ -411,6 +413,9 @@ def test_the_class_report_flags_tampering_and_names_failures(run, course, tmp_pa
     assert "IPython event hook" in rows["leaks-hidden"]["flags"] and "ctypes" in rows["segfault"]["flags"]
     assert "processes forked" in rows["fork-bomb"]["flags"] and "exit or kill" in rows["os-exit"]["flags"]
     assert rows["correct"]["flags"] == "" and rows["unchanged"]["flags"] == ""
+    assert rows["square-doubles"]["classic_mistakes"] == "test_square: square-doubles"
+    assert rows["add-subtracts"]["classic_mistakes"] == "test_add: add-subtracts" and rows["correct"]["classic_mistakes"] == ""
     text = page.read_text()
+    assert "You doubled x" in text  # the mistakes table: each diagnosis with how many students made it
     assert "data:image/png;base64," in text and not re.search(r"(src|href)=[\"']https?://", text)
     assert "invalid-json" in text and "\x1b" not in text

@@ -151,3 +151,19 @@ def test_the_state_keeps_the_diagnosis_for_the_report(graded):
     record = State(course.grading / ".classgrade" / "state.json").get(ASSIGNMENT, "forgot-stride")
     assert record["checks"]["test_conv2d"]["mistakes"] == ["conv-ignores-stride"]
     assert json.dumps(record)  # plain data
+
+
+def test_the_report_counts_the_mistake_and_flags_the_tricks(graded, tmp_path):
+    import csv
+
+    from classgrade.report import report
+
+    course, _, _, _ = graded
+    page, table = report(ASSIGNMENT, course, tmp_path)
+    rows = {r["student"]: r for r in csv.DictReader(open(table, encoding="utf-8"))}
+    assert rows["forgot-stride"]["classic_mistakes"] == "test_conv2d: conv-ignores-stride"
+    assert "IPython input transformer" in rows["input-transformer"]["flags"]
+    assert "frame or caller inspection" in rows["caller-frame"]["flags"]
+    assert "torch or numpy function replaced" in rows["patched-allclose"]["flags"]
+    assert rows["solution"]["flags"] == "" and rows["solution"]["classic_mistakes"] == ""
+    assert "multiply by the stride" in page.read_text(encoding="utf-8")

@@ -63,11 +63,9 @@ def gaussian_statistics(got, want):
     z = ((got[2].double() - x) / sigma).flatten(1)  # standard normal, one row per image
     n = z.numel()
     mean, std = z.mean().item(), z.std().item()
-    if off(mean, 0.0, 1 / math.sqrt(n)):
-        return f"sigma={sigma:.4f}: the noise has mean {mean * sigma:.4f}, it should have mean 0"
-    if off(std, 1.0, 1 / math.sqrt(2 * n)):
-        return f"sigma={sigma:.4f}: the noise has standard deviation {std * sigma:.4f}, it should be sigma " \
-               "(sigma is the standard deviation, not the variance)"
+    if off(mean, 0.0, 1 / math.sqrt(n)) or off(std, 1.0, 1 / math.sqrt(2 * n)):
+        return f"sigma={sigma:.4f}: the noise (noisy - x) has mean {mean * sigma:.4f} and standard deviation " \
+               f"{std * sigma:.4f}, it should have mean 0 and standard deviation sigma"
     for k, p in ((1.0, 0.682689), (2.0, 0.954500)):
         inside = (z.abs() < k).double().mean().item()
         if off(inside, p, math.sqrt(p * (1 - p) / n)):
@@ -84,7 +82,8 @@ def gaussian_clipping(got, want):
     """(x, sigma, noisy), sigma large: in [0, 1], and as many pixels clipped to exactly 0 and 1 as expected."""
     x, sigma, y = want[0].double(), want[1], got[2].double()
     if y.min() < 0 or y.max() > 1:
-        return f"values from {y.min().item():.3f} to {y.max().item():.3f}: the noisy image must be clipped back to [0, 1]"
+        return f"values from {y.min().item():.3f} to {y.max().item():.3f}: the noisy image must be clipped back " \
+               "to [0, 1]"
     if ((y - x).abs() > 7 * sigma).any():
         return "some pixels moved more than 7 sigma away from their clean value"
     for value, p in ((0.0, normal_cdf(-x / sigma)), (1.0, normal_cdf((x - 1) / sigma))):
@@ -105,10 +104,10 @@ def reproducible(got, want):
     return None
 
 
-def draws(function: str, args: str, shape: str) -> str:
-    """`given` code: the input x, then a function drawing twice with one generator seed, once with another."""
+def draws(function: str, args: str, shape: tuple[int, ...]) -> str:
+    """`given` code: a random input x, then a function drawing twice with one generator seed, once with another."""
     return f"""\
-x = torch.rand{shape}
+x = torch.rand({", ".join(map(str, shape))}, generator=torch.Generator().manual_seed(SEED))
 def draws():
     torch.manual_seed(SEED + 1)
     a = {function}(x, {args}, torch.Generator().manual_seed(SEED))
@@ -136,7 +135,7 @@ def noisy():
     return x, sigma, gaussian_noise(x, sigma, gen)""", judged(gaussian_clipping)),
     Check("test_gaussian_noise", "gaussian_noise(x, 0.3) on x (10, 64) with generators seeded alike (after different "
           "global seeds) and with different seeds; x unchanged", "draws()",
-          draws("gaussian_noise", "0.3", "(10, 64, generator=torch.Generator().manual_seed(SEED))"), judged(reproducible)),
+          draws("gaussian_noise", "0.3", (10, 64)), judged(reproducible)),
 ]
 
 
@@ -183,7 +182,7 @@ SALT_AND_PEPPER = [
           judged(salt_and_pepper_kept)),
     Check("test_salt_and_pepper", "salt_and_pepper(x, 0.3) on x (20, 8, 8) with generators seeded alike (after "
           "different global seeds) and with different seeds", "draws()",
-          draws("salt_and_pepper", "0.3", "(20, 8, 8, generator=torch.Generator().manual_seed(SEED))"),
+          draws("salt_and_pepper", "0.3", (20, 8, 8)),
           judged(reproducible)),
 ]
 
@@ -216,10 +215,11 @@ def occlude_grey(size: int, value: float):
         why, tops, lefts = blocks(y == value, size)
         if why:
             return why
-        for name, found, extent, limit in (("top row", tops, "height", height - size), ("left column", lefts, "width", width - size)):
+        for name, found, extent, limit in (("top row", tops, "height", height - size),
+                                           ("left column", lefts, "width", width - size)):
             if set(found.tolist()) != set(range(limit + 1)):
-                return f"the block's {name} took the values {sorted(set(found.tolist()))}, it should take every value " \
-                       f"from 0 to {extent} - size = {limit}"
+                return f"the block's {name} took the values {sorted(set(found.tolist()))}, it should take every " \
+                       f"value from 0 to {extent} - size = {limit}"
             counts, p = torch.bincount(found, minlength=limit + 1).double(), 1 / (limit + 1)
             if (counts - n * p).abs().max().item() > Z * math.sqrt(n * p * (1 - p)):
                 return f"the block's {name} is not uniform over 0 to {limit}: counts {counts.long().tolist()}"
@@ -252,7 +252,7 @@ OCCLUDE = [
           SEEDED + "images = torch.rand(20, 8, 8, generator=gen)", judged(occlude_random)),
     Check("test_occlude_block", "occlude_block(x, 3) on x (20, 8, 8) with generators seeded alike (after different "
           "global seeds) and with different seeds", "draws()",
-          draws("occlude_block", "3", "(20, 8, 8, generator=torch.Generator().manual_seed(SEED))"), judged(reproducible)),
+          draws("occlude_block", "3", (20, 8, 8)), judged(reproducible)),
 ]
 
 

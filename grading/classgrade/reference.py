@@ -13,12 +13,14 @@ errors: that is how tests and `make grading-check` see what a submission would s
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import sys
 from pathlib import Path
 
 from classgrade.probe import run_checks
+from classgrade.rules import loaded, top_level
 from classgrade.table import Table
 from classgrade.trusted import check_ids, load_table
 
@@ -57,22 +59,31 @@ def run(nb: dict, table: Table, seed: int, mistakes: bool = False, strict: bool 
     for grade_id, source in setup:
         _execute(grade_id, source, base, strict)
 
-    def variant(edits: dict[str, tuple], parts: frozenset | None) -> list[dict]:
-        namespace, records = dict(base), []
+    def variant(edits: dict[str, tuple], parts: frozenset | None, solved: dict | None = None) -> list[dict]:
+        namespace, records, changed = dict(base), [], set()
         for grade_id, source in rest:
             for old, new in edits.get(grade_id, ()):
                 if source.count(old) != 1:
                     raise ValueError(f"{table.assignment}: mistake text {old!r} should occur once in cell {grade_id}")
                 source = source.replace(old, new)
+            tree = ast.parse(source)
+            if solved is not None and grade_id in table.needs and not changed & set(loaded(tree)):
+                namespace.update({name: solved[name] for name in top_level(tree) if name in solved})
+                continue  # e.g. a training cell that uses nothing the mistake changed: the solution's result
             _execute(grade_id, source, namespace, strict and not edits)
+            if grade_id in edits or changed & set(loaded(tree)):
+                changed |= top_level(tree)
+        spaces.append(namespace)
         wanted = [c for c, check in zip(checks, table.checks) if parts is None or check.part in parts]
         run_checks(wanted, seed, namespace, emit=records.append)
         return records
 
+    spaces: list[dict] = []
     out = {"seed": seed, "solution": variant({}, None), "mistakes": {}}
     if mistakes:
         for name, mistake in table.mistakes.items():
-            out["mistakes"][name] = variant({mistake.cell: mistake.edits}, None if all_checks else mistake.parts)
+            out["mistakes"][name] = variant({mistake.cell: mistake.edits}, None if all_checks else mistake.parts,
+                                            solved=spaces[0])
     return out
 
 

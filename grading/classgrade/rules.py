@@ -41,7 +41,7 @@ def _bound(tree: ast.AST) -> set[str]:
     return names
 
 
-def _top_level(tree: ast.Module) -> set[str]:
+def top_level(tree: ast.Module) -> set[str]:
     """Names a cell leaves in the notebook's namespace (not the locals of its functions)."""
     names = set()
     for statement in tree.body:
@@ -61,7 +61,7 @@ def _locals(statement: ast.AST) -> set[str]:
     return names
 
 
-def _loaded(tree: ast.AST) -> dict[str, int]:
+def loaded(tree: ast.AST) -> dict[str, int]:
     """Names read, with the first line each is read on."""
     found: dict[str, int] = {}
     for node in ast.walk(tree):
@@ -111,16 +111,16 @@ def violations(nb: dict, rule: Forbid) -> list[str]:
     if rule.cell not in answers:
         return []  # no answer cell: its checks fail on their own
     given = set().union(*(_bound(tree) for tree, _ in instructor)) | set(dir(builtins))
-    answer_names = {cell: _top_level(tree) for cell, (tree, _) in answers.items()}
+    answer_names = {cell: top_level(tree) for cell, (tree, _) in answers.items()}
     reach, todo = set(), [rule.cell]
     while todo:
         cell = todo.pop()
         if cell not in reach:
             reach.add(cell)
-            used = set(_loaded(answers[cell][0])) - _bound(answers[cell][0])  # a parameter is not a use
+            used = set(loaded(answers[cell][0])) - _bound(answers[cell][0])  # a parameter is not a use
             todo += [other for other, names in answer_names.items() if other not in reach and used & names]
     everything_answers = set().union(*answer_names.values())
-    own_names = set().union(*(_top_level(tree) for tree, _ in own))
+    own_names = set().union(*(top_level(tree) for tree, _ in own))
     found, used_outside = [], set()
     for cell in sorted(reach):
         tree, lines = answers[cell]
@@ -137,7 +137,7 @@ def violations(nb: dict, rule: Forbid) -> list[str]:
                 if any(a.name in rule.names or a.name == "*" for a in node.names) or parts & set(rule.names) or \
                         {path.split(".")[0] for path in paths} & RISKY_MODULES:
                     found.append(f"{line(node)}  (imports what the rule forbids)")
-        for name, lineno in _loaded(tree).items():
+        for name, lineno in loaded(tree).items():
             if name in _bound(tree) or name in everything_answers:
                 continue
             if name in rule.names:  # e.g. a class an instructor cell imported
