@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -110,3 +111,63 @@ def test_feedback_pages_teach_and_hide(runs):
         assert "BEGIN HIDDEN TESTS" not in page and "Trusted check" in page
         if student == name:
             assert table.mistakes[name].diagnosis.split(":")[0][:40] in page.replace("&#x27;", "'").replace("&quot;", '"')
+
+
+def test_the_hints_file_is_fresh_and_never_hints_at_the_solution(runs):
+    """exercises/<a>/hints.json equals what classgrade.hints writes from this reference run (same seed), and
+    no mistake's fingerprints are all the solution's (a right answer never gets a hint)."""
+    from course_lib.checking.hints import fingerprint
+
+    from classgrade.hints import SEED as HINT_SEED
+    from classgrade.hints import hints, text
+
+    assignment, table, reference, _ = runs
+    assert HINT_SEED == SEED
+    fresh = text(hints(table, reference, notebook("exercises", assignment)))
+    for folder in ("exercises", "solutions"):
+        assert (REPO / folder / assignment / "hints.json").read_text(encoding="utf-8") == fresh, \
+            f"{folder}/{assignment}/hints.json is stale: run `cd grading && python -m classgrade.hints {assignment}`"
+    solution = {r["check"]: fingerprint(r) for r in reference["solution"]}
+    for mistake in json.loads(fresh)["mistakes"]:
+        assert mistake["fingerprints"] and any(solution[int(i)] != f for i, f in mistake["fingerprints"].items()), \
+            mistake["name"]
+
+
+HINT_SESSION = r"""
+import json, sys
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+shell = InteractiveShell.instance()
+cells = json.load(open(sys.argv[1]))
+for source in cells[:-1]:
+    assert shell.run_cell(source).success, source
+with capture_output() as out:
+    shell.run_cell(cells[-1])
+print(out.stdout + out.stderr)
+"""
+
+
+@pytest.mark.parametrize("edit, hinted", [(None, False), ("forgot-stride", True), ("random-values", False)])
+def test_a_failing_test_cell_names_the_classic_mistake(tmp_path, edit, hinted):
+    """In the student's own kernel (an IPython shell, as Validate runs it): the release's test cell of conv2d,
+    after a conv2d with the classic stride mistake, ends its error with the mistake's sentence."""
+    import subprocess
+
+    release, solution = notebook("exercises", "convolutions"), notebook("solutions", "convolutions")
+    source = lambda nb, grade_id: next("".join(c["source"]) for c in nb["cells"]  # noqa: E731
+                                       if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id)
+    conv2d = source(solution, "conv2d")
+    if edit == "forgot-stride":
+        conv2d = conv2d.replace("i * stride : i * stride + k_h, j * stride : j * stride + k_w", "i : i + k_h, j : j + k_w")
+    elif edit == "random-values":
+        conv2d = conv2d.replace("    return out\n", "    return torch.rand_like(out)\n")
+    cells = [source(release, "parameters"), source(release, "setup"), source(solution, "conv_output_size"), conv2d,
+             source(release, "test_conv2d")]
+    (tmp_path / "cells.json").write_text(json.dumps(cells))
+    done = subprocess.run([sys.executable, "-c", HINT_SESSION, str(tmp_path / "cells.json")], capture_output=True,
+                          text=True, cwd=REPO / "exercises" / "convolutions", env={**os.environ, "MPLBACKEND": "Agg"},
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert ("AssertionError" in done.stdout) == (edit is not None)
+    assert ("Hint: this looks like a classic mistake" in done.stdout) == hinted
+    assert ("multiply by the stride" in done.stdout) == hinted

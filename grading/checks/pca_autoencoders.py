@@ -312,6 +312,10 @@ TABLE = Table(
             "pca_fit", (("components = vt[:k]", "components = vt[-k:]"),), frozenset({"test_pca_fit"}),
             "The SVD sorts the singular values in decreasing order: the principal directions are the first k rows "
             "of Vᵀ (vt[:k]), not the last k."),
+        "u-instead-of-v": Mistake(
+            "pca_fit", (("_, _, vt = torch.linalg.svd", "vt, _, _ = torch.linalg.svd"),), frozenset({"test_pca_fit"}),
+            "You took the directions from U, which holds one row per data point: the principal directions "
+            "(vectors of d features) are the rows of Vᵀ, the third result of torch.linalg.svd."),
         # Part 2
         "transform-not-centred": Mistake(
             "pca_project", (("return (x - mean) @ components.T", "return x @ components.T"),),
@@ -321,6 +325,11 @@ TABLE = Table(
         "reconstruct-forgets-mean": Mistake(
             "pca_project", (("@ components + mean", "@ components"),), frozenset({"test_pca_project"}),
             "z @ components is a centred point: add the mean back to reconstruct, x_hat = z @ components + mean."),
+        "transform-without-transpose": Mistake(
+            "pca_project", (("(x - mean) @ components.T", "(x - mean) @ components"),),
+            frozenset({"test_pca_project"}),
+            "components has one direction per row, shape (k, d): project with its transpose, "
+            "(x - mean) @ components.T, to get codes of shape (n, k)."),
         # Part 3
         "mse-sum": Mistake(
             "mse", (("torch.mean((x - x_hat) ** 2)", "torch.sum((x - x_hat) ** 2)"),), frozenset({"test_mse"}),
@@ -330,6 +339,9 @@ TABLE = Table(
             frozenset({"test_mse"}),
             "You averaged the per-image sums of squared errors: the error is per pixel, the mean over every pixel "
             "of every image."),
+        "mse-returns-tensor": Mistake(
+            "mse", ((".item()", ""),), frozenset({"test_mse"}),
+            "You returned a 0-dimensional tensor: return a Python float, with .item()."),
         # Part 4
         "linear-autoencoder": Mistake(
             "autoencoder", (("nn.Linear(n_features, 128), nn.ReLU(), nn.Linear(128, k)",

@@ -16,7 +16,7 @@ from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Integer, List, Unicode
 
-from classgrade.probe import MIME as PROBE_MIME
+from course_lib.checking.probe import MIME as PROBE_MIME
 
 CRASHED = ("This cell stopped the kernel when it was graded (os._exit(), a kill, a segfault or the memory "
            "limit). It was not run again so that the rest of the notebook could be graded.")

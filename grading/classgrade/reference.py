@@ -19,7 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-from classgrade.probe import run_checks
+from course_lib.checking.probe import run_checks
 from classgrade.rules import loaded, top_level
 from classgrade.table import Table
 from classgrade.trusted import check_ids, load_table

@@ -2,7 +2,7 @@
 
 A table lists, per graded part (the grade_id of its test cell):
 - `Check`s: code that makes inputs from a fresh SEED, and an expression calling the student's functions. The
-  probe (probe.py) runs both in the student's sandboxed kernel and in the trusted reference process on the
+  probe (course_lib/checking/probe.py) runs both in the student's sandboxed kernel and in the trusted reference process on the
   solution; a comparison (below, trusted) decides whether the student's result is right.
 - `Mistake`s: the classic mistakes (an edit of the solution's answer cell) and the parts each one breaks;
   a wrong result equal to a mistake's result on the same inputs is diagnosed with its sentence.

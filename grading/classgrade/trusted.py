@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from classgrade import probe
+from course_lib.checking import probe
 from classgrade.rules import violations
 from classgrade.table import Raised, Table, Unsupported
 from classgrade.text import clean
