@@ -28,7 +28,9 @@ from pathlib import Path
 import torch
 
 from benchmarks.markdown import table
-from ci.run_notebooks import BUILD, course_notebooks, display_name, execute
+
+BUILD = Path(__file__).resolve().parent.parent / "build"  # as ci.run_notebooks (imported only where needed:
+# the sections without notebooks run where nbformat and papermill are not installed, e.g. a bare GPU machine)
 
 SECTIONS = ("notebooks", "speed", "sampling", "attention", "grading", "models")  # the longest (training every model) last
 CLASS_N = 200  # students in the grading section's synthetic class: about 11 minutes on 2 cores
@@ -98,6 +100,8 @@ def run_notebooks(out: Path) -> tuple[list[str], list[str]]:
     with tempfile.TemporaryDirectory(prefix="bench-cache-") as cache:
         os.environ["COURSE_CACHE_DIR"] = cache  # the notebooks' kernels inherit it: nothing cached from earlier runs
         for mode in ("full", "smoke"):
+            from ci.run_notebooks import course_notebooks, display_name, execute
+
             for notebook in course_notebooks():
                 result = execute(notebook, out / mode, smoke=mode == "smoke", cell_timeout=900, notebook_timeout=1800)
                 if result.status != "ok":

@@ -112,7 +112,8 @@ def throughput(n: int, assignment: str = "pca_autoencoders", workers: int | None
 def synthetic_class(root: Path, n: int, kinds: tuple[str, ...] = tuple(KINDS)) -> tuple[Course, dict[str, str]]:
     """A scratch course of the tiny assignment whose n students cycle through `kinds`; and student -> kind."""
     shutil.copytree(TINY, root / "solutions" / "tiny")
-    (root / "grading").mkdir(parents=True)
+    (root / "grading" / "checks").mkdir(parents=True)  # with its check table: points from the trusted checker
+    shutil.copy(TINY.parent / "checks" / "tiny.py", root / "grading" / "checks" / "tiny.py")
     course = Course(root)
     course.nbgrader("generate_assignment", "tiny", "--force")
     students = {}

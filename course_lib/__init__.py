@@ -6,7 +6,8 @@ autoencoders, CNNs, attention, transformers, seq2seq), `train` (one training
 loop), `checkpoints` (safetensors, 'load if shipped, else train'), `zoo*`
 (the lectures' trained models by recipe), `metrics`, `contrastive` (CLIP's loss,
 zero-shot), `viz`/`attention_viz`/`scene_viz` (pictures), `widgets` (ipywidgets
-explorers) and `hub` (optional real models from Hugging Face, offline).
+explorers), `hub` (optional real models from Hugging Face, offline) and
+`checking` (the grader's probe and the exercises' classic-mistake hints).
 """
 
 from course_lib.device import get_device, seed_everything

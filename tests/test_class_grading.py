@@ -417,5 +417,6 @@ def test_the_class_report_flags_tampering_and_names_failures(run, course, tmp_pa
     assert rows["add-subtracts"]["classic_mistakes"] == "test_add: add-subtracts" and rows["correct"]["classic_mistakes"] == ""
     text = page.read_text()
     assert "You doubled x" in text  # the mistakes table: each diagnosis with how many students made it
+    assert "add: stopped the kernel" in text  # os-exit: graded, and its crashed cell is listed
     assert "data:image/png;base64," in text and not re.search(r"(src|href)=[\"']https?://", text)
     assert "invalid-json" in text and "\x1b" not in text

@@ -216,4 +216,5 @@ def _record(result: dict, course: Course, assignment: str, state: State, summary
     if os.environ.get("CLASSGRADE_DEBUG") and result["status"] != "graded":
         print(result.get("log_tail", ""), file=sys.stderr)
     state.put(assignment, student, {"hash": result.get("hash"), "status": result["status"],
-                                    "reason": clean(result.get("reason", ""), 300), "score": score, "checks": checks})
+                                    "reason": clean(result.get("reason", ""), 300), "score": score, "checks": checks,
+                                    "problems": [clean(p, 300) for p in result.get("problems", [])][:20]})

@@ -2,7 +2,7 @@
 
 grading/reports/<assignment>.html (plots embedded, nothing loaded from the network) and <assignment>.csv:
 the score distribution, the pass rate of each graded part, how often the trusted checker recognised each
-classic mistake, who failed, timed out or crashed (and why), and
+classic mistake, who failed or timed out (and why), whose cells crashed or were dropped, and
 the submissions flagged for review because their code uses constructs that can tamper with grading:
 IPython input transformers and event hooks, frame inspection, `gc`, `builtins`, tracing, patching torch or
 numpy, ctypes, forking, sockets, mounts. A flag is for a person to read, with the line; it changes no score.
@@ -79,7 +79,8 @@ def collect(course: Course, assignment: str) -> list[dict]:
                         for name in check.get("mistakes", [])]
             rows.append({"student": student.id, "score": submission.score, "max_score": submission.max_score,
                          "status": record.get("status", "graded"), "reason": record.get("reason", ""),
-                         "parts": parts, "flags": found, "mistakes": mistakes})
+                         "parts": parts, "flags": found, "mistakes": mistakes,
+                         "problems": record.get("problems") or []})
     return rows
 
 
@@ -155,6 +156,10 @@ def report(assignment: str, course: Course | None = None, folder: Path | None = 
             "<h2>Failed or timed out</h2><table><tr><th>student</th><th>status</th><th>why</th></tr>",
             *[f"<tr><td>{esc(r['student'])}</td><td>{esc(r['status'])}</td><td>{esc(r['reason'])}</td></tr>"
               for r in trouble],
+            "</table><h2>Graded, with cells that crashed, timed out or were dropped</h2>",
+            "<table><tr><th>student</th><th>what happened</th></tr>",
+            *[f"<tr><td>{esc(r['student'])}</td><td>{esc(problem)}</td></tr>"
+              for r in rows if r["status"] == "graded" for problem in r["problems"]],
             "</table><h2>Flagged for review (the score stands; a person should read these lines)</h2>",
             "<table><tr><th>student</th><th>what</th><th>line</th></tr>",
             *[f"<tr><td>{esc(r['student'])}</td><td>{esc(what)}</td><td><code>{esc(line)}</code></td></tr>"
