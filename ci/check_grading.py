@@ -183,8 +183,8 @@ def trusted_problems(assignment: str, tmp: Path) -> list[str]:
     points = autograded_points(solution)
     if table.parts() != set(points):
         problems.append(f"{assignment}: checked parts {sorted(table.parts())} differ from the test cells {sorted(points)}")
-    reference = compute(assignment, seed, tmp)
-    probed = compute(assignment, seed, tmp, notebook=REPO / "exercises" / assignment / name)
+    reference = compute(assignment, seed, tmp, also=REPO / "exercises" / assignment / name)
+    probed = {"solution": reference["also"]}
     full = score(table, points, reference, as_probed(solution, reference["solution"]))
     zero = score(table, points, reference, as_probed(release, probed["solution"]))
     earned = sum(p.earned for p in full.values()), sum(p.earned for p in zero.values())

@@ -36,9 +36,9 @@ def runs(request, tmp_path_factory):
     if not has_table(assignment):
         pytest.fail(f"{assignment} has no check table in grading/checks/")
     tmp = tmp_path_factory.mktemp(f"reference-{assignment}")
-    reference = compute(assignment, SEED, tmp, mistakes=True, all_checks=True)
-    release = compute(assignment, SEED, tmp, notebook=REPO / "exercises" / assignment / f"{assignment}.ipynb")
-    return assignment, load_table(assignment), reference, release
+    reference = compute(assignment, SEED, tmp, mistakes=True, all_checks=True,
+                        also=REPO / "exercises" / assignment / f"{assignment}.ipynb")
+    return assignment, load_table(assignment), reference, {"solution": reference["also"]}
 
 
 def test_every_autograded_part_has_checks(runs):

@@ -88,7 +88,8 @@ def run(nb: dict, table: Table, seed: int, mistakes: bool = False, strict: bool 
 
 
 def compute(assignment: str, seed: int, folder: Path, mistakes: bool = False, notebook: Path | None = None,
-            all_checks: bool = False, root: Path = REPO, python: str = sys.executable, timeout: float = 1800) -> dict:
+            all_checks: bool = False, also: Path | None = None, root: Path = REPO, python: str = sys.executable,
+            timeout: float = 1800) -> dict:
     """Run this module in a fresh process (nothing it does touches the caller); its JSON result."""
     import subprocess
 
@@ -98,6 +99,7 @@ def compute(assignment: str, seed: int, folder: Path, mistakes: bool = False, no
     command += ["--mistakes"] if mistakes else []
     command += ["--all-checks"] if all_checks else []
     command += ["--notebook", str(notebook)] if notebook else []
+    command += ["--also", str(also)] if also else []
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "grading"), os.environ.get("PYTHONPATH")])),
            "MPLBACKEND": "Agg"}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
@@ -114,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mistakes", action="store_true", help="also run every classic mistake of the table")
     parser.add_argument("--all-checks", action="store_true", help="every check for every mistake (tests)")
     parser.add_argument("--root", type=Path, default=REPO, help="the course: solutions/ and grading/checks/")
+    parser.add_argument("--also", type=Path, help="then this notebook too, errors allowed: its records in 'also'")
     parser.add_argument("--notebook", type=Path, help="run this notebook instead, errors allowed")
     args = parser.parse_args(argv)
     table = load_table(args.assignment, args.root / "grading" / "checks")
@@ -123,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     os.chdir(args.root / "solutions" / args.assignment)  # the data files the notebook reads
     result = run(nb, table, args.seed, mistakes=args.mistakes, strict=args.notebook is None,
                  all_checks=args.all_checks)
+    if args.also:  # one process for two notebooks (tests, grading-check): the imports are paid once
+        result["also"] = run(json.loads(args.also.read_text(encoding="utf-8")), table, args.seed, strict=False)["solution"]
     args.out.write_text(json.dumps(result), encoding="utf-8")
     return 0
 
