@@ -65,3 +65,22 @@ def test_lecture4_the_word_sense_head_is_a_previous_token_head(minilm):
     other_tokens, other_maps = hub.hf_attention_maps(tokenizer, model, "The cat sat on the warm mat while it rained outside.")
     looks_at = other_maps[layer, head].argmax(-1).tolist()
     assert sum(looks_at[i] == i - 1 for i in range(1, len(other_tokens))) >= len(other_tokens) - 2
+
+
+def test_load_local_reads_a_tiny_model_offline_and_leaves_the_environment_alone(tmp_path, monkeypatch):
+    """A random-config BERT saved to a temporary folder: loaded offline (local_files_only), and os.environ is
+    exactly what it was (the library never sets HF_HUB_OFFLINE or anything else behind the caller's back)."""
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    (tmp_path / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat"]))
+    BertTokenizer(str(tmp_path / "vocab.txt")).save_pretrained(tmp_path)
+    config = BertConfig(vocab_size=8, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(tmp_path)
+    before = dict(os.environ)
+    tokenizer, model = hub.load_local(tmp_path)
+    assert dict(os.environ) == before
+    tokens, maps = hub.hf_attention_maps(tokenizer, model, "the cat sat")
+    assert tokens == ["[CLS]", "the", "cat", "sat", "[SEP]"] and maps.shape == (1, 2, 5, 5)
+    assert not model.training

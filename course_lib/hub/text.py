@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -35,7 +34,6 @@ def load_local(path: str | Path, attentions: bool = True) -> tuple[Any, Any]:
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path} is not a Hugging Face model folder (no config.json).")
     transformers = _transformers()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder needs no network; make sure none is tried
     kwargs = {"attn_implementation": "eager"} if attentions else {}
     tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
     model = transformers.AutoModel.from_pretrained(path, local_files_only=True, **kwargs).eval()
