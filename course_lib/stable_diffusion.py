@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import NamedTuple, Sequence
 
@@ -24,10 +25,12 @@ from course_lib.zoo_clip import scene_tokenizer
 
 
 class TextEncoder:
-    """Lecture 5's MiniCLIP text transformer, frozen: prompts -> every token's state (N, max_len, d_model)."""
+    """Lecture 5's MiniCLIP text transformer, frozen: prompts -> every token's state (N, max_len, d_model).
+
+    It freezes its own copy of the text transformer: the CLIP passed in keeps its mode and gradients."""
 
     def __init__(self, clip: MiniCLIP, tokenizer: Tokenizer | None = None):
-        self.transformer = clip.text_encoder.eval().requires_grad_(False)
+        self.transformer = copy.deepcopy(clip.text_encoder).eval().requires_grad_(False)
         self.tokenizer = tokenizer or scene_tokenizer()
         self.length, self.dim = clip.max_len, clip.text_encoder.embed.embedding_dim
 
@@ -66,7 +69,10 @@ class AttentionMaps(NamedTuple):
 
 
 class MiniStableDiffusion:
-    """Text encoder + U-Net + VAE decoder + noise schedule: prompts in, 32x32 images out (no VAE: pixel space)."""
+    """Text encoder + U-Net + VAE decoder + noise schedule: prompts in, 32x32 images out (no VAE: pixel space).
+
+    It samples with the U-Net and VAE it is given, not copies (LoRA fine-tuning changes the U-Net it samples with),
+    and so changes them in place: the U-Net goes to eval mode, both to the channels_last memory format."""
 
     def __init__(self, unet: UNet, text: TextEncoder, autoencoder: VAE | None, schedule: NoiseSchedule):
         expected = autoencoder.latent_channels if autoencoder is not None else 3

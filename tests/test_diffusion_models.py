@@ -217,3 +217,15 @@ def test_the_shipped_judge_reads_blurred_noised_and_reconstructed_scenes():
         accuracy = judge.model.accuracy(images, scenes)
         assert accuracy["both"] >= JUDGE_FLOORS[view], (view, accuracy)
         assert accuracy["colour"] >= 0.99, (view, accuracy)  # colour survives every degradation
+
+
+def test_the_text_encoder_freezes_its_own_copy_not_the_callers_clip():
+    from course_lib.models.clip import MiniCLIP
+    from course_lib.stable_diffusion import TextEncoder
+
+    clip = MiniCLIP(vocab_size=20, max_len=8)
+    clip.train()
+    encoder = TextEncoder(clip)
+    assert clip.training and all(p.requires_grad for p in clip.parameters())  # as the caller left it
+    assert not encoder.transformer.training and not any(p.requires_grad for p in encoder.transformer.parameters())
+    torch.testing.assert_close(encoder.transformer.embed.weight, clip.text_encoder.embed.weight)

@@ -117,7 +117,10 @@ def encode_text(tokenizer: Tokenizer, questions: Sequence[str], answers: Sequenc
 
 
 class MiniLLaVA(nn.Module):
-    """Frozen image encoder -> connector -> image tokens, prepended to the text tokens of a TinyLM."""
+    """Frozen image encoder -> connector -> image tokens, prepended to the text tokens of a TinyLM.
+
+    The image encoder given is frozen in place (eval mode, no gradients) and shared, not copied: every stage and
+    the lecture's CLIP use the same one. Pass a copy if you still want to train it elsewhere."""
 
     def __init__(self, vision: ImageEncoder, tokenizer: Tokenizer, connector: str = "linear", features: str = "patch",
                  d_model: int = 64, n_heads: int = 4, n_layers: int = 2, max_len: int = 48):
