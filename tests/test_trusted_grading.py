@@ -167,3 +167,9 @@ def test_the_report_counts_the_mistake_and_flags_the_tricks(graded, tmp_path):
     assert "torch or numpy function replaced" in rows["patched-allclose"]["flags"]
     assert rows["solution"]["flags"] == "" and rows["solution"]["classic_mistakes"] == ""
     assert "multiply by the stride" in page.read_text(encoding="utf-8")
+
+
+def test_a_student_without_checker_results_is_told_why(graded):
+    _, summary, _, _ = graded
+    assert any("no results from the trusted checker" in p for p in summary.problems.get("input-transformer", []))
+    assert not any("trusted checker" in p for p in summary.problems.get("solution", []))

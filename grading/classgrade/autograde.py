@@ -194,8 +194,6 @@ def _record(result: dict, course: Course, assignment: str, state: State, summary
             checker: Checker | None = None) -> None:
     student = result["student"]
     checks = None
-    if result.get("problems"):
-        summary.problems[student] = result["problems"]
     summary.seconds[student] = result.get("seconds", 0.0)
     before = state.get(assignment, student)
     score = None
@@ -213,6 +211,8 @@ def _record(result: dict, course: Course, assignment: str, state: State, summary
         if before.get("status") == "graded":
             summary.previous[student] = (f"earlier submission scored {before.get('score')} ({before.get('when', '?')}); "
                                          "kept as history only, the gradebook now shows this failure")
+    if result.get("problems"):  # after the checker, which may add one
+        summary.problems[student] = result["problems"]
     if os.environ.get("CLASSGRADE_DEBUG") and result["status"] != "graded":
         print(result.get("log_tail", ""), file=sys.stderr)
     state.put(assignment, student, {"hash": result.get("hash"), "status": result["status"],

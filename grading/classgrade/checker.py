@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from classgrade.reference import compute
-from classgrade.trusted import Part, has_table, load_table, probe_cell, score, without_probe
+from classgrade.trusted import Part, has_table, load_table, probe_cell, probe_records, score, without_probe
 
 
 @dataclass
@@ -50,6 +50,10 @@ class Checker:
         except ValueError:
             nb = {"cells": []}
         parts = score(self.table, points, self.reference, nb)
+        if not probe_records(nb):
+            result.setdefault("problems", []).append(
+                "no results from the trusted checker (its run failed, timed out, or the probe cell was changed): "
+                "every checked part scored 0")
         change = 0.0
         for name, part in parts.items():
             if name in grades:
