@@ -25,7 +25,7 @@ from course_lib.data.tokenizer import Tokenizer
 from course_lib.device import get_device, keeps_random_state, seed_everything
 from course_lib.models.clip import MiniCLIP, clip_batch_loss
 from course_lib.train import train
-from course_lib.zoo_scenes import TEST_SEED_OFFSET
+from course_lib.data.splits import split_seed
 
 CLASS_NAMES = tuple(f"{c} {s}" for c in COLOURS for s in SHAPES)  # the 18 zero-shot classes, 'red circle', ...
 SCENE_TEMPLATES = ("a small {}", "a large {}")  # in the captions' own words; other words become <unk>
@@ -68,9 +68,7 @@ class CLIPRecipe:
 def clip_scenes(recipe: CLIPRecipe, split: str = "train", n: int | None = None,
                 n_objects: int | tuple[int, ...] = (1, 2)) -> Scenes:
     """The recipe's training scenes, or `n` fresh 'test' scenes (another seed); neither has a held-out combination."""
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
-    seed = recipe.data_seed + (TEST_SEED_OFFSET if split == "test" else 0)
+    seed = split_seed(recipe.data_seed, split)
     n = (recipe.n_train if split == "train" else 1000) if n is None else n
     return make_scenes(n, seed=seed, image_size=recipe.image_size, n_objects=n_objects, exclude=recipe.held_out)
 
@@ -80,7 +78,7 @@ def zero_shot_scenes(recipe: CLIPRecipe, combos: str = "seen", n: int = 1000) ->
     if combos not in ("seen", "held_out"):
         raise ValueError(f"combos must be 'seen' or 'held_out', got {combos!r}.")
     which = {"exclude": recipe.held_out} if combos == "seen" else {"only": recipe.held_out}
-    return make_scenes(n, seed=recipe.data_seed + TEST_SEED_OFFSET, image_size=recipe.image_size, n_objects=1,
+    return make_scenes(n, seed=split_seed(recipe.data_seed, "test"), image_size=recipe.image_size, n_objects=1,
                        **which)
 
 

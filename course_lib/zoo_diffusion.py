@@ -32,7 +32,7 @@ from course_lib.models.vae import VAE, vae_loss
 from course_lib.train import train
 from course_lib.zoo_clip import CLIPRecipe, mini_clip
 from course_lib.stable_diffusion import MiniStableDiffusion, TextEncoder
-from course_lib.zoo_scenes import TEST_SEED_OFFSET
+from course_lib.data.splits import split_seed
 
 Directories = tuple[Path, ...]
 
@@ -45,9 +45,7 @@ def single_object_prompts(repeats: int = 1) -> list[str]:
 
 def _scenes(n: int, n_objects: tuple[int, ...], data_seed: int, split: str) -> Scenes:
     """n scenes of the recipe's data: 'train' (seed data_seed) or 'test' (another seed, never the training scenes)."""
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
-    return make_scenes(n, seed=data_seed + (TEST_SEED_OFFSET if split == "test" else 0), n_objects=n_objects)
+    return make_scenes(n, seed=split_seed(data_seed, split), n_objects=n_objects)
 
 
 # --- the VAE -----------------------------------------------------------------------------------------------------

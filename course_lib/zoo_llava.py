@@ -38,7 +38,7 @@ from course_lib.device import get_device, keeps_random_state, seed_everything
 from course_lib.models.llava import MiniLLaVA, TinyLM, encode_text, llava_loss, set_stage, text_loss
 from course_lib.train import train
 from course_lib.zoo_clip import CLIPRecipe, mini_clip
-from course_lib.zoo_scenes import TEST_SEED_OFFSET
+from course_lib.data.splits import split_seed
 
 Directories = tuple[Path, ...]
 SPLIT_SEEDS = {"lm": 2, "align": 1, "tune": 0}  # added to data_seed: every stage reads other scenes; 'test' 1000
@@ -63,9 +63,7 @@ def llava_qa(split: str = "test", n_scenes: int | None = None, kinds: Sequence[s
     extra_relation: that many more relation questions per two-object scene (another coin each time);
     relations: the words relation questions use (see course_lib.data.instructions).
     """
-    if split not in (*SPLIT_SEEDS, "test"):
-        raise ValueError(f"split must be one of {(*SPLIT_SEEDS, 'test')}, got {split!r}.")
-    seed = data_seed + (TEST_SEED_OFFSET if split == "test" else SPLIT_SEEDS[split])
+    seed = split_seed(data_seed, split, SPLIT_SEEDS)
     scenes = make_scenes(500 if n_scenes is None else n_scenes, seed=seed)
     instructions = make_instructions(scenes, seed, kinds, relations)
     if "relation" in kinds:

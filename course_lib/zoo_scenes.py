@@ -13,11 +13,10 @@ import torch
 
 from course_lib.checkpoints import CACHE_DIR, SHIPPED_DIR, Trained, load_or_train
 from course_lib.data.shapes import Scenes, make_scenes
+from course_lib.data.splits import split_seed
 from course_lib.device import get_device, keeps_random_state, seed_everything
 from course_lib.models.visual_attention import VisualAttention, colour_queries, shape_loss
 from course_lib.train import train
-
-TEST_SEED_OFFSET = 1000  # test scenes use seed data_seed + 1000: never the training scenes
 
 
 @dataclass(frozen=True)
@@ -37,9 +36,7 @@ class VisualAttentionRecipe:
 
 def attention_scenes(recipe: VisualAttentionRecipe, split: str = "train", n: int | None = None) -> Scenes:
     """The recipe's two-object scenes: its training set, or `n` fresh 'test' scenes drawn with another seed."""
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
-    seed = recipe.data_seed + (TEST_SEED_OFFSET if split == "test" else 0)
+    seed = split_seed(recipe.data_seed, split)
     n = (recipe.n_train if split == "train" else 1000) if n is None else n
     return make_scenes(n, seed=seed, image_size=recipe.image_size, n_objects=2)
 

@@ -45,3 +45,22 @@ def test_load_dataset_by_name_and_clear_error():
         load_dataset("mnist")
     with pytest.raises(ValueError, match="test_fraction"):
         load_digits(test_fraction=1.5)
+
+
+def test_every_recipe_draws_its_splits_with_one_rule():
+    """course_lib.data.splits: train at data_seed, test at data_seed + 1000, LLaVA's stages at their offsets;
+    an unknown split is refused by name."""
+    from course_lib.data.shapes import make_scenes
+    from course_lib.data.splits import TEST_SEED_OFFSET, split_seed
+    from course_lib.zoo_llava import SPLIT_SEEDS
+    from course_lib.zoo_scenes import VisualAttentionRecipe, attention_scenes
+
+    assert split_seed(7, "train") == 7 and split_seed(7, "test") == 7 + TEST_SEED_OFFSET
+    assert [split_seed(0, s, SPLIT_SEEDS) for s in ("lm", "align", "tune", "test")] == [2, 1, 0, 1000]
+    with pytest.raises(ValueError, match="split must be one of"):
+        split_seed(0, "validation")
+    recipe = VisualAttentionRecipe()
+    test = attention_scenes(recipe, "test", n=5)
+    assert torch.equal(test.images, make_scenes(5, seed=recipe.data_seed + 1000, image_size=recipe.image_size,
+                                                n_objects=2).images)
+    assert not torch.equal(test.images, attention_scenes(recipe, "train", n=5).images)
