@@ -32,13 +32,13 @@ import torch
 
 from course_lib.checkpoints import CACHE_DIR, SHIPPED_DIR, Trained, load_or_train
 from course_lib.data.shapes import COLOUR_RGB, COLOURS, SHAPES, SIZES, Scenes, coverage, make_scenes
+from course_lib.data.tokenizer import scene_tokenizer
 from course_lib.device import keeps_random_state, seed_everything
 from course_lib.diffusion import diffusion_loss
 from course_lib.judge import Judge
 from course_lib.models.lora import add_lora, lora_adapter
 from course_lib.stable_diffusion import MiniStableDiffusion
 from course_lib.train import train
-from course_lib.zoo_clip import scene_tokenizer
 from course_lib.zoo_diffusion import (Directories, UNetRecipe, make_schedule, mini_stable_diffusion,
                                       single_object_prompts)
 

@@ -15,13 +15,12 @@ from typing import NamedTuple, Sequence
 import torch
 from torch.nn import functional as F
 
-from course_lib.data.tokenizer import PAD, Tokenizer
+from course_lib.data.tokenizer import PAD, Tokenizer, scene_tokenizer
 from course_lib.diffusion import NoiseSchedule, ddim_sample, ddim_timesteps, ddpm_sample, img2img
 from course_lib.models.attention import padding_mask
 from course_lib.models.clip import MiniCLIP
 from course_lib.models.unet import UNet
 from course_lib.models.vae import VAE
-from course_lib.zoo_clip import scene_tokenizer
 
 
 class TextEncoder:

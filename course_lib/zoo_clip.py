@@ -20,12 +20,12 @@ import torch
 
 from course_lib.checkpoints import CACHE_DIR, SHIPPED_DIR, Trained, load_or_train
 from course_lib.contrastive import class_embeddings, recall_at_k, zero_shot_predict
-from course_lib.data.shapes import COLOURS, RELATIONS, SHAPES, SIZES, Combo, Scenes, make_scenes
-from course_lib.data.tokenizer import Tokenizer
+from course_lib.data.shapes import COLOURS, SHAPES, Combo, Scenes, make_scenes
+from course_lib.data.splits import split_seed
+from course_lib.data.tokenizer import Tokenizer, scene_tokenizer
 from course_lib.device import get_device, keeps_random_state, seed_everything
 from course_lib.models.clip import MiniCLIP, clip_batch_loss
 from course_lib.train import train
-from course_lib.data.splits import split_seed
 
 CLASS_NAMES = tuple(f"{c} {s}" for c in COLOURS for s in SHAPES)  # the 18 zero-shot classes, 'red circle', ...
 SCENE_TEMPLATES = ("a small {}", "a large {}")  # in the captions' own words; other words become <unk>
@@ -37,12 +37,6 @@ class CLIPLike(Protocol):
     def encode_images(self, images: torch.Tensor) -> torch.Tensor: ...  # (N, 3, H, W) in [0, 1] -> (N, d)
 
     def encode_texts(self, texts: Sequence[str]) -> torch.Tensor: ...  # M strings -> (M, d)
-
-
-def scene_tokenizer() -> Tokenizer:
-    """Every word a scene caption can hold, sorted: the same ids every time, and held-out combinations stay known."""
-    words = ["a", *SIZES, *COLOURS, *SHAPES, *(w for r in RELATIONS for w in r.split())]
-    return Tokenizer(sorted(set(words)))
 
 
 @dataclass(frozen=True)

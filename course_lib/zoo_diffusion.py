@@ -24,6 +24,7 @@ import torch
 
 from course_lib.checkpoints import CACHE_DIR, SHIPPED_DIR, Trained, load_or_train
 from course_lib.data.shapes import COLOURS, SHAPES, SIZES, Scenes, make_scenes
+from course_lib.data.splits import split_seed
 from course_lib.device import get_device, keeps_random_state, seed_everything
 from course_lib.diffusion import NoiseSchedule, cosine_schedule, diffusion_loss, linear_schedule
 from course_lib.judge import Judge, judge_loss, scene_labels
@@ -32,7 +33,6 @@ from course_lib.models.vae import VAE, vae_loss
 from course_lib.train import train
 from course_lib.zoo_clip import CLIPRecipe, mini_clip
 from course_lib.stable_diffusion import MiniStableDiffusion, TextEncoder
-from course_lib.data.splits import split_seed
 
 Directories = tuple[Path, ...]
 

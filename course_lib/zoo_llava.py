@@ -30,15 +30,14 @@ from typing import NamedTuple, Sequence
 import torch
 
 from course_lib.checkpoints import CACHE_DIR, SHIPPED_DIR, Trained, checkpoint_filename, load_or_train
-from course_lib.data.instructions import (KINDS, QUESTION_RELATIONS, Instruction, instruction_vocabulary,
-                                          make_instructions)
+from course_lib.data.instructions import KINDS, QUESTION_RELATIONS, Instruction, make_instructions
 from course_lib.data.shapes import Scenes, make_scenes
-from course_lib.data.tokenizer import Tokenizer
+from course_lib.data.splits import split_seed
+from course_lib.data.tokenizer import Tokenizer, llava_tokenizer
 from course_lib.device import get_device, keeps_random_state, seed_everything
 from course_lib.models.llava import MiniLLaVA, TinyLM, encode_text, llava_loss, set_stage, text_loss
 from course_lib.train import train
 from course_lib.zoo_clip import CLIPRecipe, mini_clip
-from course_lib.data.splits import split_seed
 
 Directories = tuple[Path, ...]
 SPLIT_SEEDS = {"lm": 2, "align": 1, "tune": 0}  # added to data_seed: every stage reads other scenes; 'test' 1000
@@ -49,11 +48,6 @@ class QA(NamedTuple):
 
     scenes: Scenes
     instructions: list[Instruction]
-
-
-def llava_tokenizer() -> Tokenizer:
-    """Every word a question or an answer can hold: the LM's vocabulary (40 tokens with the 4 specials)."""
-    return Tokenizer(instruction_vocabulary())
 
 
 def llava_qa(split: str = "test", n_scenes: int | None = None, kinds: Sequence[str] = KINDS, data_seed: int = 0,

@@ -166,3 +166,16 @@ def test_captioned_digits_and_a_few_seconds_of_clip_training_classify_them_zero_
     assert (predicted == test_set.labels).double().mean() > 0.85  # measured 0.96 after 4 epochs
     with pytest.raises(ValueError, match="split"):
         captioned_digits("val")
+
+
+def test_the_image_encoder_shows_its_last_feature_map():
+    """The public feature-map API LLaVA's 'patch' tokens read (no indexing into its layers)."""
+    from course_lib.models.clip import ImageEncoder
+
+    encoder = ImageEncoder(channels=(8, 16, 24), image_size=32)
+    images = torch.rand(2, 3, 32, 32)
+    grid = encoder.feature_map(images)
+    assert grid.shape == (2, encoder.feature_channels, 4, 4) and encoder.feature_channels == 24
+    torch.testing.assert_close(encoder(images), torch.relu(encoder.fc(grid.flatten(1))))
+    with pytest.raises(ValueError, match="Expected images"):
+        encoder.feature_map(torch.rand(2, 3, 16, 16))

@@ -229,3 +229,15 @@ def test_the_text_encoder_freezes_its_own_copy_not_the_callers_clip():
     assert clip.training and all(p.requires_grad for p in clip.parameters())  # as the caller left it
     assert not encoder.transformer.training and not any(p.requires_grad for p in encoder.transformer.parameters())
     torch.testing.assert_close(encoder.transformer.embed.weight, clip.text_encoder.embed.weight)
+
+
+def test_the_pipeline_imports_no_recipe_module():
+    """stable_diffusion.py is the pipeline: models, schedule, tokenizer; which weights to load is the recipes' job."""
+    import subprocess
+    import sys
+
+    code = ("import sys, course_lib.stable_diffusion; "
+            "print(sorted(m for m in sys.modules if m.startswith(('course_lib.zoo', 'course_lib.lora_diffusion'))))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -92,3 +92,18 @@ class Tokenizer:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Tokenizer) and self.itos == other.itos
+
+
+def scene_tokenizer() -> Tokenizer:
+    """Every word a scene caption can hold, sorted: the same ids every time, and held-out combinations stay known."""
+    from course_lib.data.shapes import COLOURS, RELATIONS, SHAPES, SIZES
+
+    words = ["a", *SIZES, *COLOURS, *SHAPES, *(w for r in RELATIONS for w in r.split())]
+    return Tokenizer(sorted(set(words)))
+
+
+def llava_tokenizer() -> Tokenizer:
+    """Every word a question or an answer can hold: the LM's vocabulary (40 tokens with the 4 specials)."""
+    from course_lib.data.instructions import instruction_vocabulary
+
+    return Tokenizer(instruction_vocabulary())

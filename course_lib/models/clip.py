@@ -40,7 +40,7 @@ class ImageEncoder(nn.Module):
         if image_size % 8:
             raise ValueError(f"Three 2x2 poolings need an image size divisible by 8, got {image_size}.")
         c1, c2, c3 = channels
-        self.in_channels, self.image_size = in_channels, image_size
+        self.in_channels, self.image_size, self.feature_channels = in_channels, image_size, c3
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, c1, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(c1, c2, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
@@ -48,12 +48,16 @@ class ImageEncoder(nn.Module):
         )
         self.fc = nn.Linear(c3 * (image_size // 8) ** 2, width)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """images (B, C, S, S) -> features (B, width)."""
+    def feature_map(self, images: torch.Tensor) -> torch.Tensor:
+        """images (B, C, S, S) -> the last feature map (B, feature_channels, S/8, S/8): one vector per region."""
         c, s = self.in_channels, self.image_size
         if images.ndim != 4 or images.shape[1:] != (c, s, s):
             raise ValueError(f"Expected images (batch, {c}, {s}, {s}), got {tuple(images.shape)}.")
-        return F.relu(self.fc(self.features(images).flatten(1)))  # (B, c3 * (S/8)^2) -> (B, width)
+        return self.features(images)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """images (B, C, S, S) -> features (B, width)."""
+        return F.relu(self.fc(self.feature_map(images).flatten(1)))  # (B, c3 * (S/8)^2) -> (B, width)
 
 
 class MiniCLIP(nn.Module):

@@ -130,7 +130,7 @@ class MiniLLaVA(nn.Module):
         self.vision = vision.eval().requires_grad_(False)  # CLIP's half, frozen in every stage
         self.tokenizer, self.features = tokenizer, features
         grid = vision.image_size // 8  # three 2x2 poolings: a 4x4 map for 32x32 images
-        channels = vision.features[-3].out_channels
+        channels = vision.feature_channels
         xy = torch.linspace(-1.0, 1.0, grid)
         cell_xy = torch.stack(torch.meshgrid(xy, xy, indexing="xy"), dim=-1).reshape(grid * grid, 2)  # (16, 2): x, y
         self.register_buffer("cell_xy", cell_xy, persistent=False)
@@ -154,7 +154,7 @@ class MiniLLaVA(nn.Module):
         if self.features == "pooled":
             pooled = self.vision(images)[:, None, :]  # (B, 1, 128)
             return F.layer_norm(pooled, pooled.shape[-1:])
-        cells = self.vision.features(images).flatten(2).transpose(1, 2)  # (B, 64, 4, 4) -> (B, 16, 64), row by row
+        cells = self.vision.feature_map(images).flatten(2).transpose(1, 2)  # (B, 64, 4, 4) -> (B, 16, 64), row by row
         cells = F.layer_norm(cells, cells.shape[-1:])  # CLIP's map is tiny (std 0.07): give each cell a word's scale
         return torch.cat([cells, self.cell_xy.expand(len(images), -1, -1)], dim=-1)  # (B, 16, 66): what, and where
 
