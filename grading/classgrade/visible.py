@@ -43,6 +43,7 @@ def run(spec: dict) -> None:
     km = AsyncKernelManager(kernel_name=spec["kernel"], transport="ipc", ip=spec["ip"])
     execute = SandboxExecute(timeout=spec["cell_timeout"], kernel_name=spec["kernel"], startup_timeout=60,
                              max_output_bytes=spec["output_bytes"], skip_cells=spec.get("skip_cells", []),
+                             crash_file=spec.get("crash_file", ""),
                              allow_errors=True)
     try:
         execute.preprocess(nb, {"metadata": {"path": spec["cwd"]}}, km=km)

@@ -187,7 +187,7 @@ def _run_once(job: dict, scratch: Path, course: Path, skip: list[int], attempt: 
         (run / "visible.json").write_text(json.dumps({
             "notebook": str(visible), "out": str(run / "out.ipynb"), "kernel": kernel, "ip": f"{sockets}/k",
             "cwd": str(course / "solutions" / job["assignment"]), "cell_timeout": job["cell_timeout"],
-            "output_bytes": limits["output_bytes"], "skip_cells": skip}))
+            "output_bytes": limits["output_bytes"], "skip_cells": skip, "crash_file": str(crash_file)}))
         command = [python, "-m", "classgrade.visible", str(run / "visible.json")]
     cmd = [python, "-m", "classgrade.supervise", str(run / "spec.json"), "--", *command]
     try:
@@ -226,12 +226,17 @@ def _feedback_run(job: dict, scratch: Path, course: Path, submission: Path, skip
             continue  # graded without it: the feedback page says so, and checked parts earn nothing
         path = scratch / f"visible-{notebook}"
         path.write_text(json.dumps(nb), encoding="utf-8")
-        _run_once(job, scratch, course, skip, 0, visible=path)
-        try:
-            result["visible"][notebook] = read_regular(scratch / "visible" / "out.ipynb", MAX_NOTEBOOK_BYTES)
-        except OSError:
-            pass
-        shutil.rmtree(scratch / "visible", ignore_errors=True)
+        skipped = list(skip)
+        for attempt in range(CRASH_RERUNS + 1):  # a cell that kills the kernel here too: run again without it
+            _, crashed = _run_once(job, scratch, course, skipped, attempt, visible=path)
+            try:
+                result["visible"][notebook] = read_regular(scratch / "visible" / "out.ipynb", MAX_NOTEBOOK_BYTES)
+            except OSError:
+                pass
+            shutil.rmtree(scratch / "visible", ignore_errors=True)
+            if crashed is None or crashed in skipped:
+                break
+            skipped.append(crashed)
 
 
 def grade_one(job: dict) -> dict:
