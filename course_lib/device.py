@@ -58,8 +58,17 @@ def preserved_random_state():
             np.random.set_state(np_state)
 
 
+@contextlib.contextmanager
+def seeded(seed: int):
+    """A block whose Python, NumPy and PyTorch draws all follow from `seed` (a recipe's), on generators forked
+    from the caller's: the caller's own are given back untouched, whatever the block seeds or draws."""
+    with preserved_random_state():
+        seed_everything(seed)
+        yield
+
+
 def keeps_random_state(fn):
-    """Decorator: `fn` may call seed_everything (a recipe's seed) yet leaves the caller's generators alone."""
+    """Decorator: whatever `fn` seeds or draws (e.g. a training closure), the caller's generators are left alone."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         with preserved_random_state():

@@ -33,7 +33,7 @@ import torch
 from course_lib.checkpoints import CACHE_DIR, SHIPPED_DIR, Trained, load_or_train
 from course_lib.data.shapes import COLOUR_RGB, COLOURS, SHAPES, SIZES, Scenes, coverage, make_scenes
 from course_lib.data.tokenizer import scene_tokenizer
-from course_lib.device import keeps_random_state, seed_everything
+from course_lib.device import keeps_random_state, seeded
 from course_lib.diffusion import diffusion_loss
 from course_lib.judge import Judge
 from course_lib.models.lora import add_lora, lora_adapter
@@ -198,7 +198,6 @@ def fine_tuning_data(recipe: LoRARecipe, base: MiniStableDiffusion) -> tuple[tor
     return torch.cat([new.images, images]), list(new.captions) + captions
 
 
-@keeps_random_state
 def lora_unet(recipe: LoRARecipe = LoRARecipe(), *, device: str | torch.device | None = None, progress: bool = True,
               directories: Directories = (SHIPPED_DIR, CACHE_DIR), save_to: Path | None = CACHE_DIR) -> Trained:
     """Lecture 6's U-Net with LoRA in `recipe.target_modules`, the adapter loaded if shipped, else fine-tuned.
@@ -208,31 +207,31 @@ def lora_unet(recipe: LoRARecipe = LoRARecipe(), *, device: str | torch.device |
     kwargs = dict(device=device, progress=progress, directories=directories, save_to=save_to)
     base = mini_stable_diffusion(recipe.unet, **kwargs)
     model = copy.deepcopy(base.unet)  # the shipped U-Net stays as it was
-    seed_everything(recipe.seed)  # A's random start is part of the recipe
-    add_lora(model, list(recipe.target_modules), recipe.r, recipe.alpha)
+    with seeded(recipe.seed):  # A's random start is part of the recipe
+        add_lora(model, list(recipe.target_modules), recipe.r, recipe.alpha)
 
-    @keeps_random_state
-    def fit(_adapter: torch.nn.Module) -> list[float]:
-        images, captions = fine_tuning_data(recipe, base)
-        with torch.no_grad():
-            x0 = base.vae.to_latent(images.to(base.device)).cpu()  # (N, 4, 8, 8): what the U-Net denoises
-        distinct = sorted(set(captions))
-        contexts = base.text(distinct).to(base.device)  # (distinct captions, L, d); 'pink' reaches it as <unk>
-        which = torch.tensor([distinct.index(c) for c in captions])  # (N,)
-        schedule = make_schedule(recipe.unet).to(base.device)
+        @keeps_random_state
+        def fit(_adapter: torch.nn.Module) -> list[float]:
+            images, captions = fine_tuning_data(recipe, base)
+            with torch.no_grad():
+                x0 = base.vae.to_latent(images.to(base.device)).cpu()  # (N, 4, 8, 8): what the U-Net denoises
+            distinct = sorted(set(captions))
+            contexts = base.text(distinct).to(base.device)  # (distinct captions, L, d); 'pink' reaches it as <unk>
+            which = torch.tensor([distinct.index(c) for c in captions])  # (N,)
+            schedule = make_schedule(recipe.unet).to(base.device)
 
-        def loss(m: torch.nn.Module, x: torch.Tensor, caption: torch.Tensor) -> torch.Tensor:
-            return diffusion_loss(m, x, contexts[caption], schedule, p_uncond=recipe.p_uncond,
-                                  null_context=base.null_context)
+            def loss(m: torch.nn.Module, x: torch.Tensor, caption: torch.Tensor) -> torch.Tensor:
+                return diffusion_loss(m, x, contexts[caption], schedule, p_uncond=recipe.p_uncond,
+                                      null_context=base.null_context)
 
-        seed_everything(recipe.seed)
-        data = (x0.repeat(recipe.repeats, 1, 1, 1), which.repeat(recipe.repeats))
-        return train(model, data, loss, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr,
-                     device=device, seed=recipe.seed, progress=progress)
+            with seeded(recipe.seed):
+                data = (x0.repeat(recipe.repeats, 1, 1, 1), which.repeat(recipe.repeats))
+                return train(model, data, loss, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr,
+                             device=device, seed=recipe.seed, progress=progress)
 
-    trained = load_or_train(lora_adapter(model), "scenes_lora", {"dataset": "shapes", **asdict(recipe)}, fit,
-                            directories=directories, save_to=save_to)
-    return Trained(model.eval(), trained.source, trained.history)
+        trained = load_or_train(lora_adapter(model), "scenes_lora", {"dataset": "shapes", **asdict(recipe)}, fit,
+                                directories=directories, save_to=save_to)
+        return Trained(model.eval(), trained.source, trained.history)
 
 
 def lora_stable_diffusion(recipe: LoRARecipe = LoRARecipe(), *, device: str | torch.device | None = None,

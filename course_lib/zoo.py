@@ -15,7 +15,7 @@ import torch
 from course_lib.checkpoints import CACHE_DIR, SHIPPED_DIR, Trained, load_or_train
 from course_lib.data import ImageDataset
 from course_lib.data.sequences import VOCAB_SIZE, repeat_task, reversal_task
-from course_lib.device import get_device, keeps_random_state, seed_everything
+from course_lib.device import get_device, seeded
 from course_lib.models import ConvAutoencoder, make_autoencoder
 from course_lib.models.transformer import TinyTransformer, per_position_loss
 from course_lib.noise import NOISES, denoising_loss
@@ -93,7 +93,6 @@ def denoiser(
                              device=device, progress=progress, directories=directories, save_to=save_to)
 
 
-@keeps_random_state
 def _load_or_train_on(
     data: ImageDataset,
     recipe: AutoencoderRecipe | DenoiserRecipe,
@@ -107,17 +106,17 @@ def _load_or_train_on(
     save_to: Path | None,
 ) -> Trained:
     """Build the model (seeded), then load the checkpoint of exactly this recipe and data, or train on data.x_train."""
-    seed_everything(recipe.seed)  # the initial weights are part of the recipe
-    model = build().to(get_device(device))
-    config = {"dataset": data.name, "n_train": len(data.x_train), **asdict(recipe)}
+    with seeded(recipe.seed):  # the initial weights are part of the recipe
+        model = build().to(get_device(device))
+        config = {"dataset": data.name, "n_train": len(data.x_train), **asdict(recipe)}
 
-    def fit(m: torch.nn.Module) -> list[float]:
-        return train(m, data.x_train, loss_fn, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr,
-                     device=device, seed=recipe.seed, progress=progress)
+        def fit(m: torch.nn.Module) -> list[float]:
+            return train(m, data.x_train, loss_fn, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr,
+                         device=device, seed=recipe.seed, progress=progress)
 
-    trained = load_or_train(model, name, config, fit, directories=directories, save_to=save_to)
-    trained.model.eval()
-    return trained
+        trained = load_or_train(model, name, config, fit, directories=directories, save_to=save_to)
+        trained.model.eval()
+        return trained
 
 
 SEQUENCE_TASKS = {"reversal": (reversal_task, False), "repeat": (repeat_task, True)}  # task -> (generator, causal)
@@ -139,7 +138,6 @@ class TransformerRecipe:
     seed: int = 0
 
 
-@keeps_random_state
 def tiny_transformer(
     recipe: TransformerRecipe,
     *,
@@ -152,16 +150,16 @@ def tiny_transformer(
     if recipe.task not in SEQUENCE_TASKS:
         raise ValueError(f"Unknown task {recipe.task!r}: choose one of {sorted(SEQUENCE_TASKS)}.")
     make_task, causal = SEQUENCE_TASKS[recipe.task]
-    seed_everything(recipe.seed)
-    model = TinyTransformer(VOCAB_SIZE, d_model=recipe.d_model, n_heads=recipe.n_heads, n_layers=recipe.n_layers,
-                            max_len=2 * recipe.length + 1, causal=causal).to(get_device(device))
+    with seeded(recipe.seed):
+        model = TinyTransformer(VOCAB_SIZE, d_model=recipe.d_model, n_heads=recipe.n_heads, n_layers=recipe.n_layers,
+                                max_len=2 * recipe.length + 1, causal=causal).to(get_device(device))
 
-    def fit(m: torch.nn.Module) -> list[float]:
-        data = make_task(recipe.n_train, recipe.length, seed=recipe.seed)
-        return train(m, data, per_position_loss, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr,
-                     device=device, seed=recipe.seed, progress=progress)
+        def fit(m: torch.nn.Module) -> list[float]:
+            data = make_task(recipe.n_train, recipe.length, seed=recipe.seed)
+            return train(m, data, per_position_loss, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr,
+                         device=device, seed=recipe.seed, progress=progress)
 
-    trained = load_or_train(model, f"{recipe.task}_transformer", asdict(recipe), fit, directories=directories,
-                            save_to=save_to)
-    trained.model.eval()
-    return trained
+        trained = load_or_train(model, f"{recipe.task}_transformer", asdict(recipe), fit, directories=directories,
+                                save_to=save_to)
+        trained.model.eval()
+        return trained

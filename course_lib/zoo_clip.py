@@ -23,7 +23,7 @@ from course_lib.contrastive import class_embeddings, recall_at_k, zero_shot_pred
 from course_lib.data.shapes import COLOURS, SHAPES, Combo, Scenes, make_scenes
 from course_lib.data.splits import split_seed
 from course_lib.data.tokenizer import Tokenizer, scene_tokenizer
-from course_lib.device import get_device, keeps_random_state, seed_everything
+from course_lib.device import get_device, seeded
 from course_lib.models.clip import MiniCLIP, clip_batch_loss
 from course_lib.train import train
 
@@ -76,13 +76,13 @@ def zero_shot_scenes(recipe: CLIPRecipe, combos: str = "seen", n: int = 1000) ->
                        **which)
 
 
-@keeps_random_state
 def build_mini_clip(recipe: CLIPRecipe, device: str | torch.device | None = None) -> MiniCLIP:
     """The recipe's MiniCLIP before any training (seeded: the initial weights are part of the recipe)."""
-    seed_everything(recipe.seed)
-    return MiniCLIP(len(scene_tokenizer()), recipe.embed_dim, image_size=recipe.image_size, channels=recipe.channels,
-                    image_width=recipe.image_width, d_model=recipe.d_model, n_heads=recipe.n_heads,
-                    n_layers=recipe.n_layers).to(get_device(device)).eval()
+    with seeded(recipe.seed):
+        return MiniCLIP(len(scene_tokenizer()), recipe.embed_dim, image_size=recipe.image_size,
+                        channels=recipe.channels,
+                        image_width=recipe.image_width, d_model=recipe.d_model, n_heads=recipe.n_heads,
+                        n_layers=recipe.n_layers).to(get_device(device)).eval()
 
 
 def mini_clip(

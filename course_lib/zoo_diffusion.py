@@ -25,7 +25,7 @@ import torch
 from course_lib.checkpoints import CACHE_DIR, SHIPPED_DIR, Trained, load_or_train
 from course_lib.data.shapes import COLOURS, SHAPES, SIZES, Scenes, make_scenes
 from course_lib.data.splits import split_seed
-from course_lib.device import get_device, keeps_random_state, seed_everything
+from course_lib.device import get_device, keeps_random_state, seeded
 from course_lib.diffusion import NoiseSchedule, cosine_schedule, diffusion_loss, linear_schedule
 from course_lib.judge import Judge, judge_loss, scene_labels
 from course_lib.models.unet import UNet
@@ -71,24 +71,24 @@ def vae_scenes(recipe: VAERecipe, split: str = "train", n: int | None = None) ->
     return _scenes(recipe.n_train if n is None else n, recipe.n_objects, recipe.data_seed, split)
 
 
-@keeps_random_state
 def vae(recipe: VAERecipe = VAERecipe(), *, device: str | torch.device | None = None, progress: bool = True,
         directories: Directories = (SHIPPED_DIR, CACHE_DIR), save_to: Path | None = CACHE_DIR) -> Trained:
     """The VAE trained by `recipe`, with its latent_scale measured on its training scenes (stored in the checkpoint)."""
-    seed_everything(recipe.seed)
-    model = VAE(3, recipe.latent_channels, recipe.channels).to(get_device(device))
+    with seeded(recipe.seed):
+        model = VAE(3, recipe.latent_channels, recipe.channels).to(get_device(device))
 
-    def fit(m: VAE) -> list[float]:
-        images = vae_scenes(recipe).images
-        history = train(m, images, lambda m_, x: vae_loss(m_, x, recipe.kl_weight), epochs=recipe.epochs,
-                        batch_size=recipe.batch_size, lr=recipe.lr, device=device, seed=recipe.seed, progress=progress)
-        m.set_latent_scale(images)
-        return history
+        def fit(m: VAE) -> list[float]:
+            images = vae_scenes(recipe).images
+            history = train(m, images, lambda m_, x: vae_loss(m_, x, recipe.kl_weight), epochs=recipe.epochs,
+                            batch_size=recipe.batch_size, lr=recipe.lr, device=device, seed=recipe.seed,
+                            progress=progress)
+            m.set_latent_scale(images)
+            return history
 
-    trained = load_or_train(model, "scenes_vae", {"dataset": "shapes", **asdict(recipe)}, fit,
-                            directories=directories, save_to=save_to)
-    trained.model.eval()
-    return trained
+        trained = load_or_train(model, "scenes_vae", {"dataset": "shapes", **asdict(recipe)}, fit,
+                                directories=directories, save_to=save_to)
+        trained.model.eval()
+        return trained
 
 
 # --- the judge ---------------------------------------------------------------------------------------------------
@@ -113,30 +113,30 @@ def judge_scenes(recipe: JudgeRecipe, split: str = "train", n: int | None = None
     return _scenes(recipe.n_train if n is None else n, (1,), recipe.data_seed, split)
 
 
-@keeps_random_state
 def shape_judge(recipe: JudgeRecipe = JudgeRecipe(), *, device: str | torch.device | None = None,
                 progress: bool = True, directories: Directories = (SHIPPED_DIR, CACHE_DIR),
                 save_to: Path | None = CACHE_DIR) -> Trained:
     """The judge trained by `recipe` (it loads or trains the recipe's VAE first, for the reconstructions)."""
-    seed_everything(recipe.seed)
-    model = Judge(recipe.channels, recipe.width).to(get_device(device))
+    with seeded(recipe.seed):
+        model = Judge(recipe.channels, recipe.width).to(get_device(device))
 
-    @keeps_random_state
-    def fit(m: Judge) -> list[float]:
-        autoencoder = vae(recipe.vae, device=device, progress=progress, directories=directories, save_to=save_to).model
-        scenes = judge_scenes(recipe)
-        where = autoencoder.latent_scale.device
-        with torch.no_grad():
-            reconstructions = torch.cat([autoencoder.reconstruct(part.to(where)).cpu()
-                                         for part in scenes.images.split(1000)])
-        seed_everything(recipe.seed)  # the augmentations' random draws are part of the recipe
-        return train(m, (scenes.images, reconstructions, *scene_labels(scenes)), judge_loss, epochs=recipe.epochs,
-                     batch_size=recipe.batch_size, lr=recipe.lr, device=device, seed=recipe.seed, progress=progress)
+        def fit(m: Judge) -> list[float]:
+            autoencoder = vae(recipe.vae, device=device, progress=progress, directories=directories,
+                              save_to=save_to).model
+            scenes = judge_scenes(recipe)
+            where = autoencoder.latent_scale.device
+            with torch.no_grad():
+                reconstructions = torch.cat([autoencoder.reconstruct(part.to(where)).cpu()
+                                             for part in scenes.images.split(1000)])
+            with seeded(recipe.seed):  # the augmentations' random draws are part of the recipe
+                return train(m, (scenes.images, reconstructions, *scene_labels(scenes)), judge_loss,
+                             epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr, device=device,
+                             seed=recipe.seed, progress=progress)
 
-    trained = load_or_train(model, "scenes_judge", {"dataset": "shapes", **asdict(recipe)}, fit,
-                            directories=directories, save_to=save_to)
-    trained.model.eval()
-    return trained
+        trained = load_or_train(model, "scenes_judge", {"dataset": "shapes", **asdict(recipe)}, fit,
+                                directories=directories, save_to=save_to)
+        trained.model.eval()
+        return trained
 
 
 # --- the text encoder (TextEncoder itself lives in course_lib.stable_diffusion) --------------------------------------
@@ -193,17 +193,16 @@ def unet_scenes(recipe: UNetRecipe, split: str = "train", n: int | None = None) 
     return _scenes(recipe.n_train if n is None else n, recipe.n_objects, recipe.data_seed, split)
 
 
-@keeps_random_state
 def build_unet(recipe: UNetRecipe, context_dim: int = 64, device: str | torch.device | None = None) -> UNet:
     """The recipe's U-Net before training (seeded: the initial weights are part of the recipe)."""
     if recipe.space not in ("latent", "pixel"):
         raise ValueError(f"space must be 'latent' or 'pixel', got {recipe.space!r}.")
     if (recipe.space == "latent") != (recipe.vae is not None):
         raise ValueError("A latent U-Net needs a VAE recipe, a pixel U-Net none.")
-    seed_everything(recipe.seed)
-    in_channels = recipe.vae.latent_channels if recipe.vae is not None else 3
-    return UNet(in_channels, recipe.channels, context_dim, recipe.n_heads, recipe.attention,
-                recipe.T).to(get_device(device))
+    with seeded(recipe.seed):
+        in_channels = recipe.vae.latent_channels if recipe.vae is not None else 3
+        return UNet(in_channels, recipe.channels, context_dim, recipe.n_heads, recipe.attention,
+                    recipe.T).to(get_device(device))
 
 
 def unet(recipe: UNetRecipe = UNetRecipe(), *, device: str | torch.device | None = None, progress: bool = True,
@@ -232,9 +231,9 @@ def unet(recipe: UNetRecipe = UNetRecipe(), *, device: str | torch.device | None
         def loss(model: UNet, x: torch.Tensor, caption: torch.Tensor) -> torch.Tensor:
             return diffusion_loss(model, x, contexts[caption], schedule, p_uncond=recipe.p_uncond, null_context=null)
 
-        seed_everything(recipe.seed)  # the steps and noise drawn in training are part of the recipe
-        return train(m, (x0, which), loss, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr,
-                     device=device, seed=recipe.seed, progress=progress)
+        with seeded(recipe.seed):  # the steps and noise drawn in training are part of the recipe
+            return train(m, (x0, which), loss, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr,
+                         device=device, seed=recipe.seed, progress=progress)
 
     config = {"dataset": "shapes", **asdict(recipe)}
     trained = load_or_train(model, f"scenes_unet_{recipe.space}", config, fit, directories=directories,

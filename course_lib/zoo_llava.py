@@ -34,7 +34,7 @@ from course_lib.data.instructions import KINDS, QUESTION_RELATIONS, Instruction,
 from course_lib.data.shapes import Scenes, make_scenes
 from course_lib.data.splits import split_seed
 from course_lib.data.tokenizer import Tokenizer, llava_tokenizer
-from course_lib.device import get_device, keeps_random_state, seed_everything
+from course_lib.device import get_device, seeded
 from course_lib.models.llava import MiniLLaVA, TinyLM, encode_text, llava_loss, set_stage, text_loss
 from course_lib.train import train
 from course_lib.zoo_clip import CLIPRecipe, mini_clip
@@ -119,24 +119,23 @@ class LMRecipe:
     seed: int = 0
 
 
-@keeps_random_state
 def tiny_lm(recipe: LMRecipe = LMRecipe(), *, device: str | torch.device | None = None, progress: bool = True,
             directories: Directories = (SHIPPED_DIR, CACHE_DIR), save_to: Path | None = CACHE_DIR) -> Trained:
     """Stage 0: the TinyLM pretrained on question-and-answer text, no image (model, source, loss history)."""
-    seed_everything(recipe.seed)
-    model = TinyLM(len(llava_tokenizer()), recipe.d_model, recipe.n_heads, recipe.n_layers,
-                   recipe.max_len).to(get_device(device))
+    with seeded(recipe.seed):
+        model = TinyLM(len(llava_tokenizer()), recipe.d_model, recipe.n_heads, recipe.n_layers,
+                       recipe.max_len).to(get_device(device))
 
-    def fit(m: TinyLM) -> list[float]:
-        ids, _, lengths = _text(llava_qa("lm", recipe.n_scenes, data_seed=recipe.data_seed), llava_tokenizer())
-        return train(m, (ids, lengths), lambda lm, i, n: text_loss(lm, i, n, recipe.n_image_tokens),
-                     epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr, device=device, seed=recipe.seed,
-                     progress=progress)
+        def fit(m: TinyLM) -> list[float]:
+            ids, _, lengths = _text(llava_qa("lm", recipe.n_scenes, data_seed=recipe.data_seed), llava_tokenizer())
+            return train(m, (ids, lengths), lambda lm, i, n: text_loss(lm, i, n, recipe.n_image_tokens),
+                         epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr, device=device,
+                         seed=recipe.seed, progress=progress)
 
-    trained = load_or_train(model, "scenes_llava_lm", _config(LLaVARecipe(lm=recipe), 0), fit,
-                            directories=directories, save_to=save_to)
-    trained.model.eval()
-    return trained
+        trained = load_or_train(model, "scenes_llava_lm", _config(LLaVARecipe(lm=recipe), 0), fit,
+                                directories=directories, save_to=save_to)
+        trained.model.eval()
+        return trained
 
 
 # --- stages 1 and 2: the connector, then everything but the vision encoder ------------------------------------
@@ -162,23 +161,23 @@ class LLaVARecipe:
     seed: int = 0
 
 
-@keeps_random_state
 def build_llava(recipe: LLaVARecipe = LLaVARecipe(), *, device: str | torch.device | None = None,
                 progress: bool = True, directories: Directories = (SHIPPED_DIR, CACHE_DIR),
                 save_to: Path | None = CACHE_DIR) -> MiniLLaVA:
     """The recipe's MiniLLaVA before stage 1: lecture 5's MiniCLIP image encoder (frozen) and the stage-0 TinyLM."""
     vision = mini_clip(recipe.clip, device=device, progress=progress, directories=directories,
                        save_to=save_to).model.image_encoder
-    seed_everything(recipe.seed)
-    lm = recipe.lm
-    model = MiniLLaVA(vision, llava_tokenizer(), recipe.connector, recipe.features, lm.d_model, lm.n_heads,
-                      lm.n_layers, lm.max_len).to(get_device(device))
-    if model.n_image_tokens != lm.n_image_tokens:
-        raise ValueError(f"'{recipe.features}' features make {model.n_image_tokens} image tokens, but the LM was "
-                         f"pretrained after an empty slot of {lm.n_image_tokens}: set LMRecipe(n_image_tokens=...).")
-    pretrained = tiny_lm(lm, device=device, progress=progress, directories=directories, save_to=save_to).model
-    model.lm.load_state_dict(pretrained.state_dict())
-    return model
+    with seeded(recipe.seed):
+        lm = recipe.lm
+        model = MiniLLaVA(vision, llava_tokenizer(), recipe.connector, recipe.features, lm.d_model, lm.n_heads,
+                          lm.n_layers, lm.max_len).to(get_device(device))
+        if model.n_image_tokens != lm.n_image_tokens:
+            raise ValueError(f"'{recipe.features}' features make {model.n_image_tokens} image tokens, but the LM was "
+                             f"pretrained after an empty slot of {lm.n_image_tokens}: "
+                             "set LMRecipe(n_image_tokens=...).")
+        pretrained = tiny_lm(lm, device=device, progress=progress, directories=directories, save_to=save_to).model
+        model.lm.load_state_dict(pretrained.state_dict())
+        return model
 
 
 def _config(recipe: LLaVARecipe, stage: int) -> dict:

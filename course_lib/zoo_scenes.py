@@ -14,7 +14,7 @@ import torch
 from course_lib.checkpoints import CACHE_DIR, SHIPPED_DIR, Trained, load_or_train
 from course_lib.data.shapes import Scenes, make_scenes
 from course_lib.data.splits import split_seed
-from course_lib.device import get_device, keeps_random_state, seed_everything
+from course_lib.device import get_device, seeded
 from course_lib.models.visual_attention import VisualAttention, colour_queries, shape_loss
 from course_lib.train import train
 
@@ -41,7 +41,6 @@ def attention_scenes(recipe: VisualAttentionRecipe, split: str = "train", n: int
     return make_scenes(n, seed=seed, image_size=recipe.image_size, n_objects=2)
 
 
-@keeps_random_state
 def visual_attention(
     recipe: VisualAttentionRecipe = VisualAttentionRecipe(),
     *,
@@ -51,15 +50,16 @@ def visual_attention(
     save_to: Path | None = CACHE_DIR,
 ) -> Trained:
     """Lecture 4's VisualAttention trained by `recipe` (model, 'loaded <file>' or 'trained', loss history)."""
-    seed_everything(recipe.seed)  # the initial weights are part of the recipe
-    model = VisualAttention(recipe.channels, recipe.d_model, recipe.image_size).to(get_device(device))
+    with seeded(recipe.seed):  # the initial weights are part of the recipe
+        model = VisualAttention(recipe.channels, recipe.d_model, recipe.image_size).to(get_device(device))
 
-    def fit(m: torch.nn.Module) -> list[float]:
-        q = colour_queries(attention_scenes(recipe, "train"))  # made only when there is no checkpoint
-        return train(m, (q.images, q.words, q.shapes), shape_loss, epochs=recipe.epochs, batch_size=recipe.batch_size,
-                     lr=recipe.lr, device=device, seed=recipe.seed, progress=progress)
+        def fit(m: torch.nn.Module) -> list[float]:
+            q = colour_queries(attention_scenes(recipe, "train"))  # made only when there is no checkpoint
+            return train(m, (q.images, q.words, q.shapes), shape_loss, epochs=recipe.epochs,
+                         batch_size=recipe.batch_size, lr=recipe.lr, device=device, seed=recipe.seed,
+                         progress=progress)
 
-    config = {"dataset": "shapes", **asdict(recipe)}
-    trained = load_or_train(model, "scenes_visual_attention", config, fit, directories=directories, save_to=save_to)
-    trained.model.eval()
-    return trained
+        config = {"dataset": "shapes", **asdict(recipe)}
+        trained = load_or_train(model, "scenes_visual_attention", config, fit, directories=directories, save_to=save_to)
+        trained.model.eval()
+        return trained

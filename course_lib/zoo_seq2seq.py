@@ -16,7 +16,7 @@ import torch
 from course_lib.checkpoints import CACHE_DIR, SHIPPED_DIR, Trained, load_or_train
 from course_lib.data.text import Pairs, to_tensors, train_test_split
 from course_lib.data.tokenizer import Tokenizer
-from course_lib.device import get_device, seed_everything
+from course_lib.device import get_device, seeded
 from course_lib.models.seq2seq import Seq2Seq, seq2seq_loss
 from course_lib.train import train
 
@@ -68,18 +68,18 @@ def seq2seq(
 ) -> Trained:
     """A Seq2Seq model trained by `recipe` on its train pairs: (model, 'loaded <file>' or 'trained', loss history)."""
     data = translation_data(recipe)
-    seed_everything(recipe.seed)  # the initial weights are part of the recipe
-    model = Seq2Seq(len(data.source_tokenizer), len(data.target_tokenizer), attention=recipe.attention,
-                    emb_dim=recipe.emb_dim, hidden_dim=recipe.hidden_dim).to(get_device(device))
-    config = {**asdict(recipe), "source_vocab": data.source_tokenizer.to_dict()["words"],
-              "target_vocab": data.target_tokenizer.to_dict()["words"]}
+    with seeded(recipe.seed):  # the initial weights are part of the recipe
+        model = Seq2Seq(len(data.source_tokenizer), len(data.target_tokenizer), attention=recipe.attention,
+                        emb_dim=recipe.emb_dim, hidden_dim=recipe.hidden_dim).to(get_device(device))
+        config = {**asdict(recipe), "source_vocab": data.source_tokenizer.to_dict()["words"],
+                  "target_vocab": data.target_tokenizer.to_dict()["words"]}
 
-    def fit(m: torch.nn.Module) -> list[float]:
-        tensors = to_tensors(data.train, data.source_tokenizer, data.target_tokenizer)
-        return train(m, tensors, seq2seq_loss, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr,
-                     device=device, seed=recipe.seed, progress=progress)
+        def fit(m: torch.nn.Module) -> list[float]:
+            tensors = to_tensors(data.train, data.source_tokenizer, data.target_tokenizer)
+            return train(m, tensors, seq2seq_loss, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr,
+                         device=device, seed=recipe.seed, progress=progress)
 
-    name = f"{recipe.task}_seq2seq_{recipe.attention or 'none'}"
-    trained = load_or_train(model, name, config, fit, directories=directories, save_to=save_to)
-    trained.model.eval()
-    return trained
+        name = f"{recipe.task}_seq2seq_{recipe.attention or 'none'}"
+        trained = load_or_train(model, name, config, fit, directories=directories, save_to=save_to)
+        trained.model.eval()
+        return trained
