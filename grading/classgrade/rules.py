@@ -137,8 +137,9 @@ def violations(nb: dict, rule: Forbid) -> list[str]:
                 if any(a.name in rule.names or a.name == "*" for a in node.names) or parts & set(rule.names) or \
                         {path.split(".")[0] for path in paths} & RISKY_MODULES:
                     found.append(f"{line(node)}  (imports what the rule forbids)")
+        bound = _bound(tree)
         for name, lineno in loaded(tree).items():
-            if name in _bound(tree) or name in everything_answers:
+            if name in bound or name in everything_answers:
                 continue
             if name in rule.names:  # e.g. a class an instructor cell imported
                 found.append(f"{clean(lines[lineno - 1].strip(), 200)}  (uses {name})")
@@ -146,7 +147,7 @@ def violations(nb: dict, rule: Forbid) -> list[str]:
                 found.append(f"{clean(lines[lineno - 1].strip(), 200)}  (uses {name}, defined in a cell of your own)")
             elif name not in given:
                 found.append(f"{clean(lines[lineno - 1].strip(), 200)}  (uses {name}, which no cell defines)")
-            elif name in given and name not in _bound(tree):
+            else:
                 used_outside.add(name)
     for tree, lines in own + list(answers.values()):
         for node in ast.walk(tree):

@@ -207,6 +207,18 @@ def _run_once(job: dict, scratch: Path, course: Path, skip: list[int], attempt: 
     return report, crashed
 
 
+def _without_crashing_cells(run, skip: list[int]) -> tuple[dict, list[int]]:
+    """`run(skip, attempt)` -> (report, crashed cell), again without each cell that killed the kernel, at most
+    CRASH_RERUNS times; the last report and the cells skipped."""
+    skip = list(skip)
+    for attempt in range(CRASH_RERUNS + 1):
+        report, crashed = run(skip, attempt)
+        if crashed is None or crashed in skip or (report.get("killed") or "").startswith("whole notebook"):
+            break
+        skip.append(crashed)
+    return report, skip
+
+
 def _feedback_run(job: dict, scratch: Path, course: Path, submission: Path, skip: list[int], result: dict) -> None:
     """The visible-tests run of each notebook (visible.py), with the trusted checker's probe cell at the end;
     kept in result['visible'] for the parent to score (trusted.py) and to render as feedback."""
@@ -226,17 +238,17 @@ def _feedback_run(job: dict, scratch: Path, course: Path, submission: Path, skip
             continue  # graded without it: the feedback page says so, and checked parts earn nothing
         path = scratch / f"visible-{notebook}"
         path.write_text(json.dumps(nb), encoding="utf-8")
-        skipped = list(skip)
-        for attempt in range(CRASH_RERUNS + 1):  # a cell that kills the kernel here too: run again without it
-            _, crashed = _run_once(job, scratch, course, skipped, attempt, visible=path)
+
+        def shown(skipped: list[int], attempt: int) -> tuple[dict, int | None]:
+            report, crashed = _run_once(job, scratch, course, skipped, attempt, visible=path)
             try:
                 result["visible"][notebook] = read_regular(scratch / "visible" / "out.ipynb", MAX_NOTEBOOK_BYTES)
             except OSError:
                 pass
             shutil.rmtree(scratch / "visible", ignore_errors=True)
-            if crashed is None or crashed in skipped:
-                break
-            skipped.append(crashed)
+            return report, crashed
+
+        _without_crashing_cells(shown, skip)  # a cell that kills the kernel here too: run again without it
 
 
 def grade_one(job: dict) -> dict:
@@ -257,14 +269,14 @@ def grade_one(job: dict) -> dict:
         for notebook in job["notebooks"]:
             result["problems"] += clean_graded_cells(submission / notebook, job["grade_cells"].get(notebook, []))
         course = _scratch_course(job, scratch, submission)
-        skip: list[int] = []
-        for attempt in range(CRASH_RERUNS + 1):
+
+        def graded(skip: list[int], attempt: int) -> tuple[dict, int | None]:
             report, crashed = _run_once(job, scratch, course, skip, attempt)
             if report.get("killed") and (crashed is not None or "cgroup" in report["killed"]):
                 result["problems"].append(f"killed: {report['killed']}")
-            if crashed is None or crashed in skip or (report.get("killed") or "").startswith("whole notebook"):
-                break
-            skip.append(crashed)
+            return report, crashed
+
+        report, skip = _without_crashing_cells(graded, [])
         autograded = course / "grading" / "autograded" / student / assignment
         _finish(result, job, report, autograded, course)
         if result["status"] == "graded" and job.get("release_sources"):
