@@ -7,6 +7,9 @@ BIN    := $(CURDIR)/$(VENV)/bin
 STAMP  := $(VENV)/.installed
 ASSIGNMENT ?= pca_autoencoders
 export PATH := $(BIN):$(PATH)
+# Models a run trains (those not shipped in course_lib/weights/) are cached here; a pip-installed course_lib
+# without it uses ~/.cache/course_lib.
+export COURSE_CACHE_DIR ?= $(CURDIR)/build/checkpoints
 NBGRADER := cd grading && $(BIN)/nbgrader
 # JupyterLab with the course's settings (ci/lab/): started from grading/ so nbgrader's Validate button
 # reads grading/nbgrader_config.py. Root (CI containers) must say --allow-root.

@@ -50,9 +50,10 @@ def speed_section() -> tuple[list[str], list[str]]:
     """Time each SPEED_BUDGETS item; return the table and the budgets broken."""
     from course_lib.data.shapes import make_scenes
     from course_lib.data.text import train_test_split
-    from course_lib.zoo_diffusion import mini_stable_diffusion, single_object_prompts
+    from course_lib.recipes import Store, UNetRecipe, mini_stable_diffusion
+    from course_lib.recipes.diffusion import single_object_prompts
 
-    sd = mini_stable_diffusion(progress=False)
+    sd = mini_stable_diffusion(UNetRecipe(), Store.for_notebook(progress=False))
     prompts = single_object_prompts(1)[:8]
     sd.generate(prompts[:1], steps=2)  # warm-up
     work = {"lecture 6: DDIM-25 with guidance, one of 8 images":
@@ -144,14 +145,14 @@ def models_section(train: bool) -> list[str]:
         row = [str(model.lecture), model.name]
         for device in devices():
             load_s, source = time_load(model, device)
-            row.append(f"{1000 * load_s:.0f}" if source.startswith("loaded") else "not cached")
+            row.append(f"{1000 * load_s:.0f}" if source is not None else "not cached")
             if train:
                 train_s, loss = time_training(model, device)
                 row += [f"{train_s:.1f}", f"{loss:.4f}"]
         rows.append(row)
         print("  " + " | ".join(row), flush=True)
     return ["## Models (training in seconds, one CPU thread; 'not cached': the lecture trains it at run time, "
-            "no checkpoint is shipped, and no earlier run left one in build/checkpoints)", ""] + \
+            "no checkpoint is shipped, and no earlier run left one in the cache folder)", ""] + \
         table(headers, rows)
 
 
@@ -171,15 +172,17 @@ def attention_section() -> list[str]:
 
 def sampling_section() -> list[str]:
     from course_lib.stable_diffusion import time_samplers
-    from course_lib.zoo_diffusion import JudgeRecipe, mini_stable_diffusion, shape_judge, single_object_prompts
+    from course_lib.recipes import JudgeRecipe, Store, UNetRecipe, mini_stable_diffusion
+    from course_lib.recipes.diffusion import single_object_prompts
 
     prompts = single_object_prompts(repeats=3)  # lecture 6's 108 one-object prompts
     lines = ["## Mini Stable Diffusion: seconds per image and the judge's faithfulness (guidance 3, batch of 108; "
              "DDPM on 18)", ""]
     results = {}
     for device in devices():
-        sd = mini_stable_diffusion(device=device, progress=False)
-        judge = shape_judge(JudgeRecipe(), device=device, progress=False).model
+        store = Store.for_notebook(device=device, progress=False)
+        sd = mini_stable_diffusion(UNetRecipe(), store)
+        judge = store.load(JudgeRecipe()).model
         results[device] = time_samplers(sd, judge, prompts, ddpm_images=18)
     names = [r.name for r in results["cpu"]]
     headers = ["sampler"] + [f"{h} ({d})" for d in results for h in ("s / image", "faithfulness")]

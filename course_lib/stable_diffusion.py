@@ -3,7 +3,7 @@
     sd = MiniStableDiffusion(unet, TextEncoder(clip), vae, linear_schedule())
     images = sd.generate(["a large red circle"] * 4)  # (4, 3, 32, 32) in [0, 1]: DDIM-25, guidance 3
 
-`course_lib.zoo_diffusion.mini_stable_diffusion()` builds it from the shipped checkpoints (or trains them).
+`course_lib.recipes.mini_stable_diffusion(UNetRecipe(), store)` builds it from the shipped checkpoints (or trains them).
 """
 
 from __future__ import annotations

@@ -2,7 +2,12 @@
 
 import os
 
+import tempfile  # noqa: E402
+
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Models the tests (and the notebooks they run) train are cached in a folder of this run only: nothing an earlier
+# run left in build/ or ~/.cache is read. Stores made later (and the notebooks' kernels) read it from here.
+os.environ["COURSE_CACHE_DIR"] = tempfile.mkdtemp(prefix="course-test-cache-")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402

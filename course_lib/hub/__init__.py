@@ -5,7 +5,7 @@ called. Install the extras with `pip install -e '.[hf,real]'` (the course's `mak
 
 - `load_minilm`, `load_local`, `hf_attention_maps`: a real text encoder and its attention maps (lecture 4);
   `mean_pool`, `sentence_embeddings`: its sentence vectors (lecture 7)
-- `load_hf_clip` -> `HFCLIP`: a real CLIP behind the same two methods as lecture 5's MiniCLIP (zoo_clip)
+- `load_hf_clip` -> `HFCLIP`: a real CLIP behind the same two methods as lecture 5's MiniCLIP (course_lib.clip_metrics)
 - `load_hf_stable_diffusion` -> `HFStableDiffusion`: a real Stable Diffusion (diffusers) with the course's DDIM
   sampler: `generate` images, and `cross_attention_maps` of a prompt's tokens (lecture 6)
 """

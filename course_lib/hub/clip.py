@@ -9,7 +9,7 @@ from course_lib.hub._common import _model_source, _transformers
 
 
 class HFCLIP:
-    """A Hugging Face CLIPModel with its processor, behind lecture 5's common CLIP interface (as zoo_clip's MiniCLIP):
+    """A Hugging Face CLIPModel with its processor, behind lecture 5's common CLIP interface (as MiniCLIPEncoders):
 
         encode_images(images)  images (N, 3, H, W) float in [0, 1] -> (N, d) unit vectors on the CPU
         encode_texts(texts)    a list of M strings                  -> (M, d) unit vectors on the CPU

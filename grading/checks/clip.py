@@ -4,7 +4,7 @@ Every check calls one of the student's five functions on embeddings, logits or s
 lengths, as the hidden tests use), or on the toy text encoder of the set-up cell; gradients are taken with
 torch.autograd.grad inside the call. The rules forbid course_lib.contrastive in the answers (the
 course's own versions, which the hidden tests compare with): read from the source, as Forbid rules, including the
-modules that re-export its functions (course_lib.zoo_clip, course_lib.models.clip) and star imports, which the
+modules that re-export its functions (course_lib.clip_metrics, course_lib.models.clip) and star imports, which the
 reader cannot follow.
 """
 
@@ -213,7 +213,7 @@ def recall_checks() -> list[Check]:
     return checks
 
 
-COURSE = ("contrastive", "zoo_clip", "clip_logits", "clip_loss", "class_embeddings", "zero_shot_predict", "recall_at_k",
+COURSE = ("contrastive", "clip_metrics", "clip_logits", "clip_loss", "class_embeddings", "zero_shot_predict", "recall_at_k",
           "CLIP_TEMPLATES", "*")  # course_lib.contrastive, what re-exports it, and `import *` (hides what it binds)
 RULE = "the rules: don't use course_lib.contrastive (the course's own versions) in your answers"
 ANSWERS = {"test_clip_logits": "clip_logits", "test_clip_loss": "clip_loss",
