@@ -98,6 +98,7 @@ def slowest_cells(executed: Path, k: int = 5) -> list[tuple[float, int, str]]:
 def run_notebooks(out: Path) -> tuple[list[str], list[str]]:
     """Every notebook in full then smoke mode, with an empty model cache (as a clean clone); markdown, failures."""
     seconds: dict[str, dict[str, float]] = {"full": {}, "smoke": {}}
+    saved = os.environ.get("COURSE_CACHE_DIR")
     with tempfile.TemporaryDirectory(prefix="bench-cache-") as cache:
         os.environ["COURSE_CACHE_DIR"] = cache  # the notebooks' kernels inherit it: nothing cached from earlier runs
         for mode in ("full", "smoke"):
@@ -109,7 +110,10 @@ def run_notebooks(out: Path) -> tuple[list[str], list[str]]:
                     raise RuntimeError(f"{display_name(notebook)} ({mode}): {result.status}: {result.detail}")
                 seconds[mode][display_name(notebook)] = result.seconds
                 print(f"  {mode:>5} {display_name(notebook):<50} {result.seconds:7.1f} s", flush=True)
-        del os.environ["COURSE_CACHE_DIR"]
+        if saved is None:
+            del os.environ["COURSE_CACHE_DIR"]
+        else:
+            os.environ["COURSE_CACHE_DIR"] = saved
     rows = [[name, f"{seconds['full'][name]:.1f}", f"{seconds['smoke'][name]:.1f}"] for name in seconds["full"]]
     rows.append(["**total**", f"**{sum(seconds['full'].values()):.1f}**", f"**{sum(seconds['smoke'].values()):.1f}**"])
     lines = ["## Notebooks (wall seconds, one after another, empty model cache)", ""]

@@ -1,13 +1,20 @@
 """course_lib: the small PyTorch library the course's notebooks import.
 
-One idea per file: `device` (where tensors live, seeding), `data` (bundled
-datasets, synthetic scenes, toy text tasks, a tokenizer), `models` (PCA,
-autoencoders, CNNs, attention, transformers, seq2seq), `train` (one training
-loop), `checkpoints` (safetensors, 'load if shipped, else train'), `zoo*`
-(the lectures' trained models by recipe), `metrics`, `contrastive` (CLIP's loss,
-zero-shot), `viz`/`attention_viz`/`scene_viz` (pictures), `widgets` (ipywidgets
-explorers), `hub` (optional real models from Hugging Face, offline) and
-`checking` (the grader's probe and the exercises' classic-mistake hints).
+One idea per file:
+- `device` (where tensors live, seeding without touching the caller's generators), `train` (one training loop),
+  `checkpoints` (safetensors files with their recipe and loss history);
+- `data` (bundled datasets, synthetic scenes, toy text tasks, tokenizers, seeded train/test splits);
+- `models` (PCA, autoencoders, CNNs, attention, transformers, seq2seq, CLIP, VAE, U-Net, LLaVA, LoRA): the
+  networks, nothing about where their weights come from;
+- `recipes` (every model the course trains: a recipe says what decides its weights and how to train it; a
+  `Store` loads it from the checkpoints shipped in `weights/`, or a cache, or trains it; a registry names them
+  all, and `python -m course_lib.recipes` lists and rebuilds them);
+- `diffusion` (schedules and samplers, apart from the networks), `stable_diffusion` (the pipeline), `judge`;
+- what the lectures measure: `metrics`, `contrastive`, `clip_metrics`, `seq2seq_metrics`, `concept_metrics`,
+  `llava_metrics`;
+- pictures and widgets: `viz`, `attention_viz`, `conv_viz`, `scene_viz`, `llava_viz`, `diagrams`, `widgets`;
+- `hub` (optional real models from Hugging Face, offline) and `checking` (the grader's probe and the exercises'
+  classic-mistake hints).
 """
 
 from course_lib.device import get_device, seed_everything

@@ -31,7 +31,7 @@ class TextEncoder:
     def __init__(self, clip: MiniCLIP, tokenizer: Tokenizer | None = None):
         self.transformer = copy.deepcopy(clip.text_encoder).eval().requires_grad_(False)
         self.tokenizer = tokenizer or scene_tokenizer()
-        self.length, self.dim = clip.max_len, clip.text_encoder.embed.embedding_dim
+        self.length, self.dim = clip.max_len, clip.text_encoder.d_model
 
     def tokenize(self, prompts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Token ids (N, max_len) padded with <pad>, and the real tokens' mask (N, max_len), words then <eos>."""

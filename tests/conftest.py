@@ -14,6 +14,7 @@ import pytest  # noqa: E402
 
 from course_lib import seed_everything  # noqa: E402
 from course_lib.data import load_digits  # noqa: E402
+from course_lib.recipes.store import Store, shipped_dir  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -26,3 +27,17 @@ def _seed_and_close_figures():
 @pytest.fixture(scope="session")
 def digits():
     return load_digits()
+
+
+@pytest.fixture
+def tmp_store(tmp_path):
+    """A CPU store that trains into this test's own folder (nothing shipped or cached is read)."""
+    import torch
+    return Store(torch.device("cpu"), False, None, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def shipped_store():
+    """A CPU store that only loads the shipped checkpoints: a missing one is an error, never a training run."""
+    import torch
+    return Store(torch.device("cpu"), False, shipped_dir(), None, train_missing=False)

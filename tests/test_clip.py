@@ -12,10 +12,12 @@ from course_lib.data.shapes import COLOURS, SHAPES, make_scenes
 from course_lib.data.tokenizer import UNK
 from course_lib.models.clip import INIT_LOGIT_SCALE, ImageEncoder, MiniCLIP, clip_batch_loss
 from course_lib.train import train
-from course_lib.zoo_clip import (
-    CLASS_NAMES, CLIPRecipe, MiniCLIPEncoders, clip_scenes, encode_texts, mini_clip, retrieval_recall,
-    scene_tokenizer, zero_shot_accuracy, zero_shot_labels, zero_shot_scenes,
+from course_lib.clip_metrics import (
+    CLASS_NAMES, MiniCLIPEncoders, encode_texts, retrieval_recall, zero_shot_accuracy, zero_shot_labels,
 )
+from course_lib.data.tokenizer import scene_tokenizer
+from course_lib.recipes import CLIPRecipe, Source
+from course_lib.recipes.clip import clip_scenes, zero_shot_scenes
 
 torch.set_num_threads(1)
 
@@ -137,12 +139,11 @@ def test_held_out_combinations_never_appear_in_training_and_are_all_the_held_out
     assert {CLASS_NAMES[i] for i in labels.tolist()} == held_out
 
 
-def test_mini_clip_trains_saves_and_loads_its_recipe(tmp_path):
+def test_mini_clip_trains_saves_and_loads_its_recipe(tmp_store):
     recipe = CLIPRecipe(n_train=64, channels=(4, 8, 8), image_width=16, d_model=16, n_heads=2, n_layers=1,
                         embed_dim=16, epochs=1, batch_size=32)
-    first = mini_clip(recipe, device="cpu", progress=False, directories=(tmp_path,), save_to=tmp_path)
-    again = mini_clip(recipe, device="cpu", progress=False, directories=(tmp_path,), save_to=tmp_path)
-    assert first.source == "trained" and again.source.startswith("loaded scenes_mini_clip-")
+    first, again = tmp_store.load(recipe), tmp_store.load(recipe)
+    assert first.source == Source.TRAINED and again.source == Source.CACHED
     texts = ["a small purple triangle", "a large red square"]
     clip = MiniCLIPEncoders(again.model)
     torch.testing.assert_close(clip.encode_texts(texts), encode_texts(first.model, TOKENIZER, texts))

@@ -52,8 +52,8 @@ def test_every_recipe_draws_its_splits_with_one_rule():
     an unknown split is refused by name."""
     from course_lib.data.shapes import make_scenes
     from course_lib.data.splits import TEST_SEED_OFFSET, split_seed
-    from course_lib.zoo_llava import SPLIT_SEEDS
-    from course_lib.zoo_scenes import VisualAttentionRecipe, attention_scenes
+    from course_lib.recipes.llava import SPLIT_SEEDS
+    from course_lib.recipes.visual_attention import VisualAttentionRecipe, attention_scenes
 
     assert split_seed(7, "train") == 7 and split_seed(7, "test") == 7 + TEST_SEED_OFFSET
     assert [split_seed(0, s, SPLIT_SEEDS) for s in ("lm", "align", "tune", "test")] == [2, 1, 0, 1000]

@@ -9,18 +9,19 @@ from course_lib.judge import Judge, add_gaussian_noise, degrade, gaussian_blur, 
 from course_lib.models.unet import UNet, count_parameters
 from course_lib.models.vae import VAE, kl_divergence, vae_loss
 from course_lib.train import train
-from course_lib.zoo_diffusion import (
-    MiniStableDiffusion, UNetRecipe, build_unet, single_object_prompts, text_encoder,
-)
+from course_lib.recipes import CLIPRecipe, Source, Store, UNetRecipe
+from course_lib.recipes.diffusion import single_object_prompts, text_encoder
+from course_lib.stable_diffusion import MiniStableDiffusion
 
 torch.set_num_threads(1)
+STORE = Store(torch.device("cpu"), progress=False)  # no folders: untrained models only
 
 JUDGE_FLOORS = {"clean": 0.98, "blur": 0.97, "noise": 0.97, "reconstruction": 0.97}  # measured 0.998 0.994 0.995 0.997
 
 
 @pytest.fixture(scope="module")
-def text():
-    return text_encoder(progress=False)  # lecture 5's shipped MiniCLIP, frozen
+def text(shipped_store):
+    return text_encoder(CLIPRecipe(), shipped_store)  # lecture 5's shipped MiniCLIP, frozen
 
 
 def test_the_vae_squeezes_32x32x3_into_8x8x4_twelve_times_fewer_numbers():
@@ -60,7 +61,7 @@ def test_latent_scale_makes_the_latents_unit_variance_and_travels_with_the_weigh
 @pytest.mark.parametrize("space, shape", [("latent", (4, 8, 8)), ("pixel", (3, 32, 32))])
 def test_the_same_unet_predicts_noise_of_its_input_shape_in_latent_and_pixel_space(text, space, shape):
     recipe = UNetRecipe() if space == "latent" else UNetRecipe.pixel()
-    model = build_unet(recipe, text.dim)
+    model = STORE.untrained(recipe).train()
     context = text(["a small red circle", "a large blue square left of a small green triangle", ""])
     noise = model(torch.randn(3, *shape), torch.tensor([0, 500, 999]), context)
     assert noise.shape == (3, *shape)
@@ -87,7 +88,7 @@ def test_unet_rejects_bad_input_with_clear_messages(text):
 
 
 def test_cross_attention_weights_are_per_block_per_head_and_sum_to_one_over_the_tokens(text):
-    model = build_unet(UNetRecipe(), text.dim)
+    model = STORE.untrained(UNetRecipe()).train()
     for p in model.parameters():  # random weights everywhere, so the maps are not uniform
         torch.nn.init.normal_(p, std=0.2)
     prompts = ["a small red circle", "a large blue square left of a small green triangle"]
@@ -106,7 +107,7 @@ def test_cross_attention_weights_are_per_block_per_head_and_sum_to_one_over_the_
 
 
 def test_padding_the_text_more_changes_nothing_when_it_is_masked(text):
-    model = build_unet(UNetRecipe(), text.dim)
+    model = STORE.untrained(UNetRecipe()).train()
     for p in model.parameters():
         torch.nn.init.normal_(p, std=0.2)
     context, mask = text(["a small red circle"]), text.tokenize(["a small red circle"])[1]
@@ -144,7 +145,7 @@ def test_a_few_training_steps_of_the_diffusion_loss_lower_it(text):
 
 
 def test_pipeline_generates_images_of_the_right_shape_from_untrained_parts(text):
-    sd = MiniStableDiffusion(build_unet(UNetRecipe(), text.dim), text, VAE().eval(), linear_schedule())
+    sd = MiniStableDiffusion(STORE.untrained(UNetRecipe()).train(), text, VAE().eval(), linear_schedule())
     images = sd.generate(["a small red circle", "a large blue square"], steps=3)
     assert images.shape == (2, 3, 32, 32) and 0 <= images.min() and images.max() <= 1
     torch.testing.assert_close(sd.generate(["a small red circle"], steps=3, seed=5),
@@ -163,7 +164,7 @@ def test_pipeline_generates_images_of_the_right_shape_from_untrained_parts(text)
     with pytest.raises(ValueError, match="list of prompts"):
         sd.generate("a small red circle")
     with pytest.raises(ValueError, match="channels"):
-        MiniStableDiffusion(build_unet(UNetRecipe.pixel(), text.dim), text, VAE(), linear_schedule())
+        MiniStableDiffusion(STORE.untrained(UNetRecipe.pixel()).train(), text, VAE(), linear_schedule())
 
 
 def test_blur_and_noise_degrade_as_asked():
@@ -199,15 +200,13 @@ def test_judge_heads_labels_and_prompts():
                                                                                                   "both"}
 
 
-def test_the_shipped_judge_reads_blurred_noised_and_reconstructed_scenes():
+def test_the_shipped_judge_reads_blurred_noised_and_reconstructed_scenes(shipped_store):
     """Floors a little under what the shipped judge measured (see JUDGE_FLOORS); never trains here."""
-    from course_lib.checkpoints import SHIPPED_DIR
-    from course_lib.zoo_diffusion import JudgeRecipe, VAERecipe, judge_scenes, shape_judge, vae
+    from course_lib.recipes.diffusion import JudgeRecipe, VAERecipe, judge_scenes
 
-    shipped = dict(device="cpu", progress=False, directories=(SHIPPED_DIR,), save_to=None)
-    judge = shape_judge(JudgeRecipe(), **shipped)
-    assert judge.source.startswith("loaded"), "run scripts/train_diffusion_checkpoints.py"
-    autoencoder = vae(VAERecipe(), **shipped).model
+    judge = shipped_store.load(JudgeRecipe())
+    assert judge.source == Source.SHIPPED
+    autoencoder = shipped_store.load(VAERecipe()).model
     scenes = judge_scenes(JudgeRecipe(), "test", 1000)
     with torch.no_grad():
         views = {"clean": scenes.images, "blur": gaussian_blur(scenes.images, 1.0),
@@ -237,7 +236,7 @@ def test_the_pipeline_imports_no_recipe_module():
     import sys
 
     code = ("import sys, course_lib.stable_diffusion; "
-            "print(sorted(m for m in sys.modules if m.startswith(('course_lib.zoo', 'course_lib.lora_diffusion'))))")
+            "print(sorted(m for m in sys.modules if m.startswith('course_lib.recipes')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

@@ -15,9 +15,10 @@ from torch.nn import functional as F
 from course_lib.data import load_digits
 from course_lib.models.attention import MultiHeadAttention, causal_mask, scaled_dot_product_attention
 from course_lib.train import train
-from course_lib.zoo import AutoencoderRecipe, autoencoder
-from course_lib.zoo_clip import CLIPRecipe, MiniCLIPEncoders, mini_clip
-from course_lib.zoo_diffusion import JudgeRecipe, mini_stable_diffusion, shape_judge, single_object_prompts
+from course_lib.clip_metrics import MiniCLIPEncoders
+from course_lib.recipes import AutoencoderRecipe, CLIPRecipe, JudgeRecipe, Store, UNetRecipe, mini_stable_diffusion
+from course_lib.recipes.diffusion import single_object_prompts
+from course_lib.recipes.store import shipped_dir
 
 OTHER = os.environ.get("COURSE_GPU_TEST_DEVICE", "cuda")
 pytestmark = [
@@ -25,7 +26,11 @@ pytestmark = [
     pytest.mark.skipif(OTHER == "cuda" and not torch.cuda.is_available(),
                        reason="no CUDA GPU here: the CUDA path is checked where one is present (pytest -m gpu)"),
 ]
-SHIPPED = dict(progress=False)
+
+
+def shipped(device: str) -> Store:
+    """Loads the shipped checkpoints onto `device`; never trains."""
+    return Store(torch.device(device), False, shipped_dir(), None, train_missing=False)
 
 
 @pytest.fixture(autouse=True)
@@ -53,12 +58,11 @@ def test_attention_matches_the_cpu_and_torch_fused_kernel_on_the_device():
 
 
 def test_the_training_loop_follows_the_same_path_on_the_device():
-    digits = load_digits()
     recipe = AutoencoderRecipe.default("mlp", 8, epochs=3)
     runs = {}
     for device in ("cpu", OTHER):
         torch.manual_seed(0)
-        trained = autoencoder(recipe, digits, device=device, directories=(), save_to=None, **SHIPPED)
+        trained = Store(torch.device(device), progress=False).load(recipe)  # no folders: trains
         runs[device] = trained.history
         assert next(trained.model.parameters()).device.type == torch.device(device).type
     assert runs[OTHER] == pytest.approx(runs["cpu"], rel=1e-3)
@@ -79,11 +83,11 @@ def test_mixed_precision_training_lands_near_fp32():
 def test_shipped_models_give_the_cpu_numbers_on_the_device():
     digits = load_digits()
     x = digits.x_test[:64]
-    ae = {d: autoencoder(AutoencoderRecipe.default("mlp", 8), digits, device=d, **SHIPPED).model
+    ae = {d: shipped(d).load(AutoencoderRecipe.default("mlp", 8)).model
           for d in ("cpu", OTHER)}
     with torch.no_grad():
         torch.testing.assert_close(ae[OTHER](x.to(OTHER)).cpu(), ae["cpu"](x), atol=1e-5, rtol=1e-4)
-    clip = {d: MiniCLIPEncoders(mini_clip(CLIPRecipe(), device=d, **SHIPPED).model) for d in ("cpu", OTHER)}
+    clip = {d: MiniCLIPEncoders(shipped(d).load(CLIPRecipe()).model) for d in ("cpu", OTHER)}
     captions = ["a small red circle", "a large blue square left of a small green triangle"]
     torch.testing.assert_close(clip[OTHER].encode_texts(captions), clip["cpu"].encode_texts(captions),
                                atol=1e-5, rtol=1e-4)
@@ -91,8 +95,8 @@ def test_shipped_models_give_the_cpu_numbers_on_the_device():
 
 def test_mini_stable_diffusion_draws_the_same_images_on_the_device():
     prompts = single_object_prompts()[:8]
-    images = {d: mini_stable_diffusion(device=d, **SHIPPED).generate(prompts, steps=10, seed=0)
+    images = {d: mini_stable_diffusion(UNetRecipe(), shipped(d)).generate(prompts, steps=10, seed=0)
               for d in ("cpu", OTHER)}
     assert (images[OTHER] - images["cpu"]).abs().max() < 0.02  # same noise (drawn on the CPU), same steps
-    judge = shape_judge(JudgeRecipe(), device="cpu", **SHIPPED).model
+    judge = shipped("cpu").load(JudgeRecipe()).model
     assert judge.read(images[OTHER]) == judge.read(images["cpu"])

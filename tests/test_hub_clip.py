@@ -13,7 +13,7 @@ from course_lib import hub  # noqa: E402
 from tiny_bpe import write_bpe_files  # noqa: E402
 from course_lib.contrastive import class_embeddings, zero_shot_predict  # noqa: E402
 from course_lib.data.shapes import make_scenes  # noqa: E402
-from course_lib.zoo_clip import zero_shot_classify  # noqa: E402
+from course_lib.clip_metrics import zero_shot_classify  # noqa: E402
 
 torch.set_num_threads(1)
 

@@ -6,24 +6,23 @@ import nbformat
 import pytest
 import torch
 
-from course_lib.checkpoints import SHIPPED_DIR
 from course_lib.metrics import knn_accuracy, principal_angles, reconstruction_mse
 from course_lib.models import PCA
-from course_lib.zoo import LECTURE1_LATENT_SIZES, AutoencoderRecipe, autoencoder
+from course_lib.recipes import AutoencoderRecipe, Source, Store
+from course_lib.recipes.autoencoders import LECTURE1_LATENT_SIZES
 
 LECTURE = "lectures/01_pca_vs_autoencoders.ipynb"
 
 
-def from_scratch(kind, k, digits):
-    trained = autoencoder(AutoencoderRecipe.default(kind, k), digits, device="cpu", progress=False,
-                          directories=(), save_to=None)
-    assert trained.source == "trained"
+def from_scratch(kind, k):
+    trained = Store(torch.device("cpu"), progress=False).load(AutoencoderRecipe.default(kind, k))  # no folders
+    assert trained.source == Source.TRAINED
     return trained.model
 
 
 @pytest.fixture(scope="module")
-def trained(digits):
-    return {(kind, k): from_scratch(kind, k, digits) for kind, k in [("mlp", 8), ("mlp", 2), ("linear", 8)]}
+def trained():
+    return {(kind, k): from_scratch(kind, k) for kind, k in [("mlp", 8), ("mlp", 2), ("linear", 8)]}
 
 
 def test_autoencoder_reconstructs_test_digits_better_than_pca_at_k8(trained, digits):
@@ -50,20 +49,18 @@ def test_linear_autoencoder_spans_the_pca_subspace(trained, digits):
     assert not torch.allclose(gram, torch.eye(8), atol=0.1)  # same subspace, but not the orthonormal components
 
 
-def test_shipped_checkpoints_cover_the_lecture_and_reproduce_training(trained, digits):
+def test_shipped_checkpoints_cover_the_lecture_and_reproduce_training(trained, digits, shipped_store):
     shipped = {}
     for kind in ("linear", "mlp"):
         for k in LECTURE1_LATENT_SIZES:
-            loaded = autoencoder(AutoencoderRecipe.default(kind, k), digits, device="cpu",
-                                 directories=(SHIPPED_DIR,), save_to=None)
-            assert loaded.source.startswith("loaded"), f"no shipped {kind} AE for k={k}: run scripts/train_checkpoints.py"
+            loaded = shipped_store.load(AutoencoderRecipe.default(kind, k))  # a missing one fails, never trains
+            assert loaded.source == Source.SHIPPED
             assert len(loaded.history) == AutoencoderRecipe.default(kind, k).epochs
             shipped[kind, k] = loaded.model
     with torch.no_grad():
         shipped_mse = reconstruction_mse(digits.x_test, shipped["mlp", 8](digits.x_test))
         scratch_mse = reconstruction_mse(digits.x_test, trained["mlp", 8](digits.x_test))
     assert math.isclose(shipped_mse, scratch_mse, rel_tol=0.05)
-    assert len(list(SHIPPED_DIR.glob("digits_*_ae_k*.safetensors"))) == len(shipped)  # nothing stale is shipped
 
 
 def test_lecture_defaults_use_the_shipped_recipes():

@@ -6,7 +6,8 @@ import torch
 
 from course_lib.data import load_faces
 from course_lib.noise import denoising_psnr
-from course_lib.zoo import LECTURE2_NOISE_LEVELS, DenoiserRecipe, denoiser
+from course_lib.recipes import DenoiserRecipe, Source, Store
+from course_lib.recipes.autoencoders import LECTURE2_NOISE_LEVELS
 
 LECTURE = "lectures/02_denoising_autoencoders.ipynb"
 SIGMA = LECTURE2_NOISE_LEVELS["gaussian"]  # the level the lecture highlights
@@ -20,9 +21,9 @@ def lecture_parameters() -> dict:
     return params
 
 
-def from_scratch(recipe, data):
-    trained = denoiser(recipe, data, device="cpu", progress=False, directories=(), save_to=None)
-    assert trained.source == "trained"
+def from_scratch(recipe):
+    trained = Store(torch.device("cpu"), progress=False).load(recipe)  # no folders: trained here
+    assert trained.source == Source.TRAINED
     return trained.model.reconstruct
 
 
@@ -42,9 +43,9 @@ def one_thread():
 @pytest.fixture(scope="module")
 def models(digits):
     epochs = lecture_parameters()["EPOCHS"]
-    trained = {"plain": from_scratch(DenoiserRecipe("none", epochs=epochs), digits)}
+    trained = {"plain": from_scratch(DenoiserRecipe("none", epochs=epochs))}
     for kind, level in LECTURE2_NOISE_LEVELS.items():
-        trained[kind] = from_scratch(DenoiserRecipe(kind, level, epochs=epochs), digits)
+        trained[kind] = from_scratch(DenoiserRecipe(kind, level, epochs=epochs))
     return trained
 
 
@@ -82,7 +83,8 @@ def test_dae_beats_both_baselines_on_salt_and_pepper_and_removes_blocks(models, 
 def test_face_dae_beats_doing_nothing():
     params = lecture_parameters()
     faces = load_faces()
-    recipe = DenoiserRecipe("gaussian", SIGMA, epochs=params["FACE_EPOCHS"], batch_size=params["FACE_BATCH_SIZE"])
-    dae = from_scratch(recipe, faces)
+    recipe = DenoiserRecipe("gaussian", SIGMA, epochs=params["FACE_EPOCHS"], batch_size=params["FACE_BATCH_SIZE"],
+                            dataset="faces")
+    dae = from_scratch(recipe)
     nothing = denoising_psnr(do_nothing, faces.x_test, "gaussian", SIGMA)
     assert denoising_psnr(dae, faces.x_test, "gaussian", SIGMA) > nothing + 3.0  # dB

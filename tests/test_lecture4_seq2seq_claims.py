@@ -8,17 +8,13 @@ source word each target word translates. Floors leave a margin below the measure
 import pytest
 import torch
 
-from course_lib.checkpoints import SHIPPED_DIR
 from course_lib.seq2seq_metrics import accuracy_by_length, alignment_accuracy, attention_maps, exact_match, translate
-from course_lib.zoo_seq2seq import LECTURE4_ATTENTIONS, Seq2SeqRecipe, seq2seq, translation_data
+from course_lib.recipes.sequences import LECTURE4_ATTENTIONS, Seq2SeqRecipe, translation_data
+from course_lib.recipes.store import shipped_dir
 
 torch.set_num_threads(1)  # tiny models: one thread is fastest, and the machine is shared
 
 RECIPE = Seq2SeqRecipe()  # the lecture's data; only the attention differs between the models
-
-
-def refuse_to_train(*args, **kwargs):
-    raise AssertionError("A shipped checkpoint is missing or stale: run python scripts/train_seq2seq_checkpoints.py")
 
 
 @pytest.fixture(scope="module")
@@ -27,12 +23,10 @@ def data():
 
 
 @pytest.fixture(scope="module")
-def models():
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("course_lib.zoo_seq2seq.train", refuse_to_train)  # load, never silently train for minutes
-        return {attention: seq2seq(Seq2SeqRecipe(attention=attention), device="cpu", progress=False,
-                                   directories=(SHIPPED_DIR,), save_to=None).model
-                for attention in LECTURE4_ATTENTIONS}
+def models(shipped_store):
+    # load, never silently train for minutes: a missing checkpoint fails
+    return {attention: shipped_store.load(Seq2SeqRecipe(attention=attention)).model
+            for attention in LECTURE4_ATTENTIONS}
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +41,7 @@ def results(models, data):
 
 
 def test_shipped_checkpoints_are_small():
-    files = sorted(SHIPPED_DIR.glob("phrases_seq2seq_*.safetensors"))
-    assert len(files) == len(LECTURE4_ATTENTIONS)
+    files = [shipped_dir() / Seq2SeqRecipe(attention=attention).filename for attention in LECTURE4_ATTENTIONS]
     assert all(f.stat().st_size < 1_000_000 for f in files)  # about 250 KB each
 
 

@@ -1,6 +1,6 @@
 """Lecture 5's claims about the shipped MiniCLIP: zero-shot naming, also of never-seen combinations, and retrieval.
 
-Measured on the shipped checkpoint (scripts/train_clip_checkpoint.py, 1 CPU thread): zero-shot accuracy on
+Measured on the shipped checkpoint (`python -m course_lib.recipes train mini-clip`, 1 CPU thread): zero-shot accuracy on
 1000 one-object scenes 1.000 (seen combinations) and 0.993 (held-out, never in training; chance 1/18 = 0.056);
 on 500 two-object scenes recall@1 0.612 image->text, 0.640 text->image, recall@5 0.988 and 0.996; exp(t) 30.5.
 Prompts matter (seen / held-out): the ensemble 'a small {}' + 'a large {}' 1.000 / 0.993; 'a large {}' alone
@@ -11,12 +11,14 @@ Prompts matter (seen / held-out): the ensemble 'a small {}' + 'a large {}' 1.000
 import pytest
 import torch
 
-from course_lib.checkpoints import SHIPPED_DIR, read_metadata
-from course_lib.contrastive import recall_at_k
-from course_lib.zoo_clip import (
-    SCENE_TEMPLATES, CLIPRecipe, MiniCLIPEncoders, build_mini_clip, clip_scenes, mini_clip, retrieval_recall,
-    similarity_matrix, zero_shot_accuracy, zero_shot_scenes,
+from course_lib.checkpoints import read_metadata
+from course_lib.clip_metrics import (
+    SCENE_TEMPLATES, MiniCLIPEncoders, retrieval_recall, similarity_matrix, zero_shot_accuracy,
 )
+from course_lib.contrastive import recall_at_k
+from course_lib.recipes import CLIPRecipe, Source
+from course_lib.recipes.clip import clip_scenes, zero_shot_scenes
+from course_lib.recipes.store import shipped_dir
 
 torch.set_num_threads(1)
 
@@ -27,10 +29,10 @@ RECIPE = CLIPRecipe()
 
 
 @pytest.fixture(scope="module")
-def shipped():
+def shipped(shipped_store):
     """The shipped model, never trained here: a missing or stale checkpoint fails instead of training for minutes."""
-    trained = mini_clip(RECIPE, device="cpu", progress=False, directories=(SHIPPED_DIR,), save_to=None)
-    assert trained.source.startswith("loaded scenes_mini_clip-"), "run scripts/train_clip_checkpoint.py"
+    trained = shipped_store.load(RECIPE)
+    assert trained.source == Source.SHIPPED
     return trained
 
 
@@ -40,10 +42,10 @@ def pairs():
 
 
 def test_the_checkpoint_is_small_and_records_its_recipe_and_a_falling_loss(shipped):
-    path = next(SHIPPED_DIR.glob("scenes_mini_clip-*.safetensors"))
+    path = shipped_dir() / RECIPE.filename
     assert path.stat().st_size < 2e6
     metadata = read_metadata(path)
-    assert metadata["config"]["held_out"] == [list(c) for c in RECIPE.held_out]
+    assert metadata["config"] == RECIPE.identity()
     assert shipped.history[-1] < shipped.history[0] / 5
     assert 1 / 0.07 < shipped.model.scale().item() <= 100.0  # training sharpened the temperature (measured 30.5)
 
@@ -74,10 +76,10 @@ def test_retrieval_finds_the_caption_of_an_image_and_the_image_of_a_caption(ship
         assert recalls[f"{direction}@5"] >= RECALL_AT_5_FLOOR, recalls
 
 
-def test_training_makes_the_similarity_matrix_diagonal(shipped, pairs):
+def test_training_makes_the_similarity_matrix_diagonal(shipped, pairs, shipped_store):
     images, captions = pairs.images[:200], pairs.captions[:200]
     off_diagonal = ~torch.eye(200, dtype=torch.bool)
-    for model, trained in ((build_mini_clip(RECIPE, "cpu"), False), (shipped.model, True)):
+    for model, trained in ((shipped_store.untrained(RECIPE), False), (shipped.model, True)):
         similarity = similarity_matrix(MiniCLIPEncoders(model), images, captions)  # (200, 200) cosines
         margin = similarity.diagonal().mean() - similarity[off_diagonal].mean()
         beaten = (similarity.diagonal()[:, None] > similarity)[off_diagonal].double().mean()  # per row, then all

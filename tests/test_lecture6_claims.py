@@ -1,7 +1,8 @@
 """Lecture 6's claims about the shipped mini Stable Diffusion: it draws what the prompt asks, thanks to guidance
 and to the latent space, in well under a second per image, and the judge that says so can be trusted.
 
-Measured on the shipped checkpoints (scripts/train_diffusion_checkpoints.py, one CPU thread), judged on the 36
+Measured on the shipped checkpoints (`python -m course_lib.recipes train vae judge unet-latent unet-pixel`, one
+CPU thread), judged on the 36
 one-object prompts x 3 images (DDIM-25 unless said), share with colour and shape both right:
 - latent U-Net (1.38M parameters, 1884 steps, 303 s): guidance 0 0.074, 1 0.685, 3 0.926, 5 0.861;
   at guidance 3: DDIM-10 0.917, DDIM-50 0.917, DDPM-1000 0.935 (colour alone 0.963 at DDIM-25);
@@ -12,15 +13,13 @@ one-object prompts x 3 images (DDIM-25 unless said), share with colour and shape
 - judge on 1000 fresh one-object scenes: clean 0.998, VAE reconstructions 0.997, blur sigma 1 0.994, noise 0.1 0.995.
 """
 
-from dataclasses import asdict
-
 import pytest
 import torch
 
-from course_lib.checkpoints import SHIPPED_DIR, checkpoint_filename, read_metadata
-from course_lib.zoo_diffusion import (
-    JudgeRecipe, UNetRecipe, VAERecipe, judge_scenes, mini_stable_diffusion, shape_judge, single_object_prompts, vae,
-)
+from course_lib.checkpoints import read_metadata
+from course_lib.recipes import JudgeRecipe, Store, UNetRecipe, VAERecipe, mini_stable_diffusion
+from course_lib.recipes.diffusion import judge_scenes, single_object_prompts
+from course_lib.recipes.store import shipped_dir
 
 torch.set_num_threads(1)
 
@@ -28,13 +27,13 @@ LATENT_FLOOR = 0.85  # the issue asks for 0.80
 PIXEL_MARGIN = 0.30  # latent minus pixel at the same training time
 GUIDANCE_MARGIN = 0.50  # guidance 3 minus guidance 0
 JUDGE_CLEAN_FLOOR, JUDGE_RECONSTRUCTION_FLOOR = 0.98, 0.97
-SHIPPED = dict(device="cpu", progress=False, directories=(SHIPPED_DIR,), save_to=None)
+SHIPPED = Store(torch.device("cpu"), False, shipped_dir(), None, train_missing=False)  # never trains
 CHECKPOINTS = {"scenes_vae": VAERecipe(), "scenes_judge": JudgeRecipe(), "scenes_unet_latent": UNetRecipe(),
                "scenes_unet_pixel": UNetRecipe.pixel()}
 
 
 def _path(name, recipe):
-    return SHIPPED_DIR / checkpoint_filename(name, {"dataset": "shapes", **asdict(recipe)})
+    return shipped_dir() / recipe.filename
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -42,17 +41,18 @@ def shipped_checkpoints():
     """Never train here: a missing or stale checkpoint fails at once instead of training for minutes."""
     missing = [name for name, recipe in CHECKPOINTS.items() if not _path(name, recipe).is_file()]
     if missing:
-        pytest.fail(f"No shipped checkpoint for {missing}: run scripts/train_diffusion_checkpoints.py")
+        pytest.fail(f"No shipped checkpoint for {missing}: run python -m course_lib.recipes train vae judge "
+                    "unet-latent unet-pixel")
 
 
 @pytest.fixture(scope="module")
 def judge():
-    return shape_judge(JudgeRecipe(), **SHIPPED).model
+    return SHIPPED.load(JudgeRecipe()).model
 
 
 @pytest.fixture(scope="module")
 def latent():
-    return mini_stable_diffusion(UNetRecipe(), **SHIPPED)
+    return mini_stable_diffusion(UNetRecipe(), SHIPPED)
 
 
 def test_the_checkpoints_are_small_and_record_their_recipes_and_falling_losses():
@@ -61,13 +61,13 @@ def test_the_checkpoints_are_small_and_record_their_recipes_and_falling_losses()
         path = _path(name, recipe)
         total += path.stat().st_size
         metadata = read_metadata(path)
-        assert metadata["config"]["seed"] == recipe.seed
+        assert metadata["config"] == recipe.identity()
         assert metadata["history"][-1] < metadata["history"][0] / 2, name
     assert total < 12e6  # measured 9.9 MB, most of it the two U-Nets in float32
 
 
 def test_the_vae_keeps_12x_fewer_numbers_and_scales_its_latents_to_unit_variance():
-    autoencoder = vae(VAERecipe(), **SHIPPED).model
+    autoencoder = SHIPPED.load(VAERecipe()).model
     images = judge_scenes(JudgeRecipe(), "test", 300).images
     with torch.no_grad():
         latents = autoencoder.to_latent(images)
@@ -78,7 +78,7 @@ def test_the_vae_keeps_12x_fewer_numbers_and_scales_its_latents_to_unit_variance
 
 
 def test_the_judge_reads_real_scenes_and_their_vae_reconstructions(judge):
-    autoencoder = vae(VAERecipe(), **SHIPPED).model
+    autoencoder = SHIPPED.load(VAERecipe()).model
     scenes = judge_scenes(JudgeRecipe(), "test", 1000)
     with torch.no_grad():
         reconstructions = autoencoder.reconstruct(scenes.images)
@@ -97,7 +97,7 @@ def test_the_latent_model_draws_what_the_prompt_asks_and_guidance_is_what_makes_
 
 def test_at_the_same_training_time_latents_beat_pixels(judge, latent):
     prompts = single_object_prompts(1)  # pixel-space sampling is slow: 36 images
-    pixel = mini_stable_diffusion(UNetRecipe.pixel(), **SHIPPED)
+    pixel = mini_stable_diffusion(UNetRecipe.pixel(), SHIPPED)
     in_latents = judge.faithfulness(latent.generate(prompts, guidance_scale=3.0), prompts)
     in_pixels = judge.faithfulness(pixel.generate(prompts, guidance_scale=3.0), prompts)
     assert in_latents["both"] - in_pixels["both"] >= PIXEL_MARGIN, (in_latents, in_pixels)

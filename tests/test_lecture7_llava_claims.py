@@ -1,6 +1,6 @@
 """Lecture 7's claims about the shipped MiniLLaVAs: they answer from the image, stage by stage.
 
-Measured on the shipped checkpoints (scripts/train_llava_checkpoints.py, 1 CPU thread) on 500 held-out scenes
+Measured on the shipped checkpoints (`python -m course_lib.recipes train llava-...`, 1 CPU thread) on 500 held-out scenes
 (2161 questions: 472 colour, 500 shape, 256 relation, 500 count, 433 describe), accuracy as exact match:
 
                                 colour  shape  relation  count  describe
@@ -23,14 +23,15 @@ colour stuck near 0.81 for six epochs (the mistakes: two-object scenes), then 0.
 import pytest
 import torch
 
-from course_lib.checkpoints import SHIPPED_DIR, read_metadata
-from course_lib.zoo_llava import (
-    LLaVARecipe, aligned_llava, answer_accuracy, checkpoint_files, llava_qa, mini_llava, text_only_llava,
-)
+from course_lib.checkpoints import read_metadata
+from course_lib.llava_metrics import answer_accuracy
+from course_lib.recipes import LLaVARecipe, Source, Store, text_only_llava
+from course_lib.recipes.llava import llava_qa
+from course_lib.recipes.store import shipped_dir
 
 torch.set_num_threads(1)
 
-SHIPPED = dict(device="cpu", progress=False, directories=(SHIPPED_DIR,), save_to=None)  # never trains here
+SHIPPED = Store(torch.device("cpu"), False, shipped_dir(), None, train_missing=False)  # never trains here
 CONNECTORS = ("linear", "mlp")
 FLOORS = {"colour": 0.90, "shape": 0.95, "relation": 0.90, "count": 0.97, "describe": 0.90}  # measured >= 0.96
 CHANCE = {"colour": 1 / 6, "shape": 1 / 3, "relation": 1 / 2, "count": 1 / 2}
@@ -46,28 +47,28 @@ def tuned(qa):
     """{connector: (trained, accuracy)} of the shipped stage-2 models."""
     out = {}
     for connector in CONNECTORS:
-        trained = mini_llava(LLaVARecipe(connector=connector), **SHIPPED)
-        assert trained.source.startswith(f"loaded scenes_llava_{connector}-"), "run scripts/train_llava_checkpoints.py"
+        trained = SHIPPED.load(LLaVARecipe(connector=connector))
+        assert trained.source == Source.SHIPPED
         out[connector] = trained, answer_accuracy(trained.model, qa)
     return out
 
 
 @pytest.fixture(scope="module")
 def text_only(qa):
-    return answer_accuracy(text_only_llava(LLaVARecipe(), **SHIPPED), qa, blind=True)
+    return answer_accuracy(text_only_llava(LLaVARecipe(), SHIPPED), qa, blind=True)
 
 
 def test_the_checkpoints_are_small_and_record_their_recipe_and_a_falling_loss(tuned):
     for connector in CONNECTORS:
         recipe = LLaVARecipe(connector=connector)
-        for name in checkpoint_files(recipe):
-            path = SHIPPED_DIR / name
-            assert path.stat().st_size < 2e6, name
+        for stage in (recipe.lm, recipe.alignment, recipe):
+            path = shipped_dir() / stage.filename
+            assert path.stat().st_size < 2e6, path.name
             metadata = read_metadata(path)
-            assert metadata["history"][-1] < metadata["history"][0], name
+            assert metadata["config"] == stage.identity(), path.name
+            assert metadata["history"][-1] < metadata["history"][0], path.name
         trained, _ = tuned[connector]
         assert trained.history[-1] < trained.history[0] / 10  # stage 2: 0.28 -> 0.007 (linear), 0.26 -> 0.01 (mlp)
-        assert read_metadata(SHIPPED_DIR / checkpoint_files(recipe)[2])["config"]["connector"] == connector
 
 
 @pytest.mark.parametrize("connector", CONNECTORS)
@@ -89,22 +90,19 @@ def test_without_the_image_the_answers_fall_to_chance(tuned, text_only, qa):
 
 def test_alignment_alone_describes_a_little_but_answers_no_question(text_only, qa):
     for connector in CONNECTORS:
-        aligned = answer_accuracy(aligned_llava(LLaVARecipe(connector=connector), **SHIPPED).model, qa)
+        aligned = answer_accuracy(SHIPPED.load(LLaVARecipe(connector=connector).alignment).model, qa)
         assert aligned["describe"] >= text_only["describe"] + 0.1, aligned  # the connector speaks the LM's language
         assert aligned["relation"] <= 0.2 and aligned["colour"] <= 0.35, aligned  # but no 'yes', no colour of 'the X'
 
 
 def test_the_mlp_connector_aligns_better_than_the_linear_one():
-    linear, mlp = (aligned_llava(LLaVARecipe(connector=c), **SHIPPED).history for c in CONNECTORS)
+    linear, mlp = (SHIPPED.load(LLaVARecipe(connector=c).alignment).history for c in CONNECTORS)
     assert mlp[-1] < linear[-1] - 0.01  # measured 0.645 against 0.675
 
 
 def test_image_tokens_are_new_words_longer_than_the_word_embeddings(qa):
     """Lecture 7, section 4: image tokens are 2-3x as long as word embeddings and no nearer any word than words are."""
-    from course_lib.zoo_llava import LLaVARecipe, mini_llava
-
-    model = mini_llava(LLaVARecipe(connector="mlp"), device="cpu", progress=False, directories=(SHIPPED_DIR,),
-                       save_to=None).model
+    model = SHIPPED.load(LLaVARecipe(connector="mlp")).model
     with torch.no_grad():
         tokens = model.connector(model.visual_features(qa.scenes.images[:64])).flatten(0, 1)  # (1024, 64)
     words = model.lm.embed.weight.detach()  # (V, 64)

@@ -5,7 +5,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from course_lib.checkpoints import SHIPPED_DIR
 from course_lib.data.instructions import Instruction, instruction_vocabulary
 from course_lib.data.shapes import make_scenes
 from course_lib.data.tokenizer import EOS, PAD, Tokenizer
@@ -15,7 +14,8 @@ from course_lib.models.llava import (
     Connector, MiniLLaVA, TinyLM, assemble_prompt, encode_text, llava_loss, next_token_loss, set_stage, text_loss,
 )
 from course_lib.train import train
-from course_lib.zoo_llava import LLaVARecipe, llava_qa, mini_llava, qa_tensors
+from course_lib.recipes import LLaVARecipe, Source
+from course_lib.recipes.llava import llava_qa, qa_tensors
 
 torch.set_num_threads(1)
 
@@ -204,9 +204,9 @@ def test_failure_figures_show_question_answer_and_truth(batch):
         show_answers(images, QUESTIONS[:2], answers)
 
 
-def test_the_shipped_model_answers_questions_about_fresh_scenes():
-    trained = mini_llava(LLaVARecipe(), device="cpu", progress=False, directories=(SHIPPED_DIR,), save_to=None)
-    assert trained.source.startswith("loaded scenes_llava_mlp-"), "run scripts/train_llava_checkpoints.py"
+def test_the_shipped_model_answers_questions_about_fresh_scenes(shipped_store):
+    trained = shipped_store.load(LLaVARecipe())
+    assert trained.source == Source.SHIPPED
     qa = llava_qa("test", 20, kinds=["count", "shape"])
     images, *_ = qa_tensors(qa, trained.model.tokenizer)
     answers = trained.model.answer(images, [q.question for q in qa.instructions])

@@ -1,7 +1,7 @@
 """Lecture 6's LoRA claims on the shipped adapters: 18 pictures teach the mini Stable Diffusion 'pink', only
 5,888 LoRA numbers move (0.43% of the U-Net), and prior preservation keeps the old prompts working.
 
-Measured on the shipped checkpoints (scripts/train_lora_checkpoint.py, one CPU thread; DDIM-25, guidance 3,
+Measured on the shipped checkpoints (`python -m course_lib.recipes train lora-pink`, one CPU thread; DDIM-25, guidance 3,
 seed 0; six pink prompts x 8 images, 36 old one-object prompts x 4 images):
 - with prior (shipped default, 51 s of training): pink share 0.035 -> 0.862, judge's shape 0.917 -> 0.958,
   old faithfulness 0.917 -> 0.958;
@@ -11,22 +11,23 @@ seed 0; six pink prompts x 8 images, 36 old one-object prompts x 4 images):
 - merged and unmerged LoRA draw the same images to 1e-5.
 """
 
-from dataclasses import asdict
-
 import pytest
 import torch
 from safetensors import safe_open
 
-from course_lib.checkpoints import SHIPPED_DIR, checkpoint_filename, read_metadata
-from course_lib.lora_diffusion import (LoRARecipe, colour_share, lora_stable_diffusion, lora_unet, new_colour_scenes,
-                                       new_concept_prompts, new_concept_score, old_faithfulness, read_colours)
+from course_lib.checkpoints import read_metadata
+from course_lib.concept_metrics import colour_share, new_concept_score, old_faithfulness, read_colours
+from course_lib.data.new_colour import new_colour_scenes, new_concept_prompts
+from course_lib.recipes import (JudgeRecipe, LoRARecipe, Source, Store, UNetRecipe, lora_stable_diffusion,
+                                mini_stable_diffusion)
+from course_lib.recipes.store import shipped_dir
 from course_lib.data.shapes import make_scenes
 from course_lib.models.lora import count_parameters, lora_layers, merge_lora, unmerge_lora
-from course_lib.zoo_diffusion import mini_stable_diffusion, shape_judge
 
 torch.set_num_threads(1)
 
-SHIPPED = dict(device="cpu", progress=False, directories=(SHIPPED_DIR,), save_to=None)
+SHIPPED = Store(torch.device("cpu"), False, shipped_dir(), None, train_missing=False)  # never trains
+TRAINS = Store(torch.device("cpu"), False, shipped_dir(), None)  # trains what is not shipped, saves nothing
 RECIPES = {"with prior": LoRARecipe(), "without prior": LoRARecipe.without_prior()}
 UNET_PARAMETERS, LORA_PARAMETERS = 1_378_052, 5_888  # 5 cross-attention blocks x (k, v) x r (in + out)
 NEW_BEFORE_CEILING, NEW_AFTER_FLOOR = 0.10, 0.70  # measured 0.035 and 0.862
@@ -36,7 +37,7 @@ NO_PRIOR_FORGETS = 0.05  # before minus after, without prior: measured 0.098
 
 
 def _path(recipe: LoRARecipe):
-    return SHIPPED_DIR / checkpoint_filename("scenes_lora", {"dataset": "shapes", **asdict(recipe)})
+    return shipped_dir() / recipe.filename
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -44,22 +45,23 @@ def shipped_adapters():
     """Never train the shipped recipes here: a missing or stale adapter fails at once."""
     missing = [name for name, recipe in RECIPES.items() if not _path(recipe).is_file()]
     if missing:
-        pytest.fail(f"No shipped LoRA adapter {missing}: run scripts/train_lora_checkpoint.py")
+        pytest.fail(f"No shipped LoRA adapter {missing}: run python -m course_lib.recipes train lora-pink "
+                    "lora-pink-no-prior")
 
 
 @pytest.fixture(scope="module")
 def judge():
-    return shape_judge(**SHIPPED).model
+    return SHIPPED.load(JudgeRecipe()).model
 
 
 @pytest.fixture(scope="module")
 def base():
-    return mini_stable_diffusion(**SHIPPED)
+    return mini_stable_diffusion(UNetRecipe(), SHIPPED)
 
 
 @pytest.fixture(scope="module")
 def tuned():
-    return {name: lora_stable_diffusion(recipe, **SHIPPED) for name, recipe in RECIPES.items()}
+    return {name: lora_stable_diffusion(recipe, SHIPPED) for name, recipe in RECIPES.items()}
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +74,7 @@ def test_the_adapters_are_small_and_hold_only_lora_weights():
         path = _path(recipe)
         assert path.stat().st_size < 40_000, "an adapter is A and B only, not the U-Net (5.5 MB)"
         metadata = read_metadata(path)
-        assert metadata["config"]["target_modules"] == ["k_proj", "v_proj"] and metadata["config"]["r"] == 4
+        assert metadata["config"] == recipe.identity() and (recipe.target_modules, recipe.r) == (("k_proj", "v_proj"), 4)
         assert metadata["history"][-1] < metadata["history"][0]
         with safe_open(str(path), framework="pt") as f:
             keys = list(f.keys())
@@ -97,8 +99,8 @@ def test_only_lora_is_trainable_and_the_base_weights_are_the_shipped_ones(base, 
 def test_fine_tuning_moves_only_the_lora_weights(base):
     recipe = LoRARecipe(n_images=6, n_prior=6, epochs=1, repeats=2, batch_size=6)  # 4 steps
     before = {k: v.clone() for k, v in base.unet.state_dict().items()}
-    trained = lora_unet(recipe, **SHIPPED)
-    assert trained.source == "trained" and len(trained.history) == 1
+    trained = TRAINS.load(recipe)
+    assert trained.source == Source.TRAINED and len(trained.history) == 1
     assert all(torch.equal(v, before[k]) for k, v in base.unet.state_dict().items()), "the shipped U-Net changed"
     ours = _base_weights(trained.model)
     assert all(torch.equal(ours[k], before[k]) for k in before), "a frozen weight moved"

@@ -15,7 +15,7 @@ from course_lib.noise import (
 from course_lib.train import train
 from course_lib.viz import figure_pixels
 from course_lib.widgets import denoising_explorer, draw_denoising
-from course_lib.zoo import DenoiserRecipe, denoiser
+from course_lib.recipes import DenoiserRecipe, Source
 
 
 def gen(seed=0):
@@ -169,18 +169,18 @@ def test_denoising_psnr_of_doing_nothing_is_the_noisy_psnr(digits):
     assert denoising_psnr(lambda noisy: clean, clean, "block", 0.2) == math.inf
 
 
-def test_denoiser_recipe_trains_then_loads(digits, tmp_path):
+def test_denoiser_recipe_trains_then_loads(digits, tmp_store, tmp_path):
     recipe = DenoiserRecipe("block", 0.25, epochs=1, channels=(4, 8))
-    first = denoiser(recipe, digits, device="cpu", progress=False, directories=(tmp_path,), save_to=tmp_path)
-    again = denoiser(recipe, digits, device="cpu", progress=False, directories=(tmp_path,), save_to=tmp_path)
-    assert first.source == "trained" and again.source.startswith("loaded digits_conv_dae_block_0.25")
+    first, again = tmp_store.load(recipe), tmp_store.load(recipe)
+    assert first.source == Source.TRAINED and again.source == Source.CACHED
+    assert [p.name for p in tmp_path.iterdir()] == [recipe.filename]
+    assert recipe.filename.startswith("digits_conv_dae_block_0.25-")
     x = digits.x_test[:5]
     assert torch.equal(first.model.reconstruct(x), again.model.reconstruct(x)) and again.history == first.history
-    plain = denoiser(DenoiserRecipe("none", epochs=1, channels=(4, 8)), digits, device="cpu", progress=False,
-                     directories=(tmp_path,), save_to=tmp_path)
-    assert plain.source == "trained" and len(list(tmp_path.glob("digits_conv_ae-*.safetensors"))) == 1
+    plain = tmp_store.load(DenoiserRecipe("none", epochs=1, channels=(4, 8)))
+    assert plain.source == Source.TRAINED and len(list(tmp_path.glob("digits_conv_ae-*.safetensors"))) == 1
     with pytest.raises(ValueError, match="Unknown noise 'speckle'"):
-        denoiser(DenoiserRecipe("speckle"), digits, directories=(), save_to=None)
+        DenoiserRecipe("speckle")
 
 
 # ---- the widget ---------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ from course_lib.models.seq2seq import ATTENTIONS, Seq2Seq, seq2seq_loss
 from course_lib.seq2seq_metrics import (accuracy_by_length, alignment_accuracy, attention_maps, exact_match,
                                         translate)
 from course_lib.train import train
-from course_lib.zoo_seq2seq import Seq2SeqRecipe, seq2seq, translation_data
+from course_lib.recipes import Source
+from course_lib.recipes.sequences import Seq2SeqRecipe, translation_data
 
 torch.set_num_threads(1)  # tiny models: one thread is fastest, and the machine is shared
 
@@ -259,13 +260,13 @@ def test_translate_and_attention_maps_are_cropped_to_the_words(small):
         translate(model, "the red car", src_tok, tgt_tok)
 
 
-def test_recipe_trains_once_then_loads_with_its_vocabularies(tmp_path):
+def test_recipe_trains_once_then_loads_with_its_vocabularies(tmp_store, tmp_path):
     recipe = Seq2SeqRecipe(attention="dot", max_phrases=2, n_train=64, n_test=8, emb_dim=8, hidden_dim=8, epochs=1)
-    first = seq2seq(recipe, device="cpu", progress=False, directories=(tmp_path,), save_to=tmp_path)
-    second = seq2seq(recipe, device="cpu", progress=False, directories=(tmp_path,), save_to=None)
-    assert first.source == "trained" and second.source.startswith("loaded phrases_seq2seq_dot-")
+    first, second = tmp_store.load(recipe), tmp_store.load(recipe)
+    assert first.source == Source.TRAINED and second.source == Source.CACHED
+    assert recipe.filename.startswith("phrases_seq2seq_dot-")
     assert all(torch.equal(p, q) for p, q in zip(first.model.parameters(), second.model.parameters()))
-    config = read_metadata(next(tmp_path.glob("*.safetensors")))["config"]
+    config = read_metadata(next(tmp_path.glob("*.safetensors")))["config"]["derived"]
     data = translation_data(recipe)
     assert Tokenizer(config["source_vocab"]) == data.source_tokenizer
     assert Tokenizer(config["target_vocab"]) == data.target_tokenizer

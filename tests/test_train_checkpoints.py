@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.checkpoints import checkpoint_filename, load_checkpoint, load_or_train, read_metadata, save_checkpoint
+from course_lib.checkpoints import load_checkpoint, read_metadata, save_checkpoint
 from course_lib.models import make_autoencoder
 from course_lib.train import train
 
@@ -62,25 +62,3 @@ def test_loading_into_the_wrong_model_is_a_clear_error(tmp_path, digits):
         load_checkpoint(make_autoencoder("mlp", 64, 8), path)
     with pytest.raises(FileNotFoundError, match="No checkpoint"):
         load_checkpoint(model, tmp_path / "missing.safetensors")
-
-
-def test_load_or_train_trains_once_then_loads(tmp_path):
-    calls = []
-
-    def fit(m):
-        calls.append(1)
-        with torch.no_grad():
-            m.weight.fill_(len(calls))
-        return [1.0, 0.5]
-
-    config = {"lr": 0.1}
-    first = load_or_train(nn.Linear(2, 2), "lin", config, fit, directories=(tmp_path,), save_to=tmp_path)
-    assert first.source == "trained" and first.history == [1.0, 0.5] and calls == [1]
-    again = load_or_train(nn.Linear(2, 2), "lin", config, fit, directories=(tmp_path,), save_to=tmp_path)
-    assert again.source == f"loaded {checkpoint_filename('lin', config)}" and calls == [1]
-    assert torch.equal(again.model.weight, first.model.weight) and again.history == [1.0, 0.5]
-    # Another recipe never loads these weights, and its file does not overwrite them.
-    other = load_or_train(nn.Linear(2, 2), "lin", {"lr": 0.2}, fit, directories=(tmp_path,), save_to=tmp_path)
-    assert other.source == "trained" and calls == [1, 1]
-    assert len(list(tmp_path.glob("lin-*.safetensors"))) == 2
-    assert load_or_train(nn.Linear(2, 2), "lin", config, fit, directories=(tmp_path,)).source.startswith("loaded")

@@ -9,9 +9,9 @@ from course_lib.attention_viz import plot_attention, plot_heads, plot_softmax_sa
 from course_lib.data.sequences import IGNORE, SEPARATOR, VOCAB_SIZE, repeat_task, reversal_task
 from course_lib.models.attention import padding_mask
 from course_lib.models.transformer import TransformerEncoder, sinusoidal_positions
+from course_lib.recipes import Store, TransformerRecipe
 from course_lib.viz import figure_pixels
 from course_lib.widgets import attention_explorer, draw_attention_head
-from course_lib.zoo import TransformerRecipe, tiny_transformer
 
 torch.set_num_threads(1)
 
@@ -62,8 +62,8 @@ def test_sequence_tasks():
 
 @pytest.fixture(scope="module")
 def trained():
-    return {task: tiny_transformer(TransformerRecipe(task), progress=False, save_to=None).model
-            for task in ("reversal", "repeat")}
+    store = Store(torch.device("cpu"), progress=False)  # no folders: trains here, whatever earlier runs saved
+    return {task: store.load(TransformerRecipe(task)).model for task in ("reversal", "repeat")}
 
 
 def accuracy(model, tokens, targets):
@@ -135,3 +135,27 @@ def test_lecture4_parameters_match_the_recipes_tested_here():
     parameters = {}
     exec("".join(next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))["source"]), parameters)
     assert parameters["TRANSFORMER_EPOCHS"] == TransformerRecipe("reversal").epochs
+
+
+def test_one_stack_takes_token_ids_or_embeddings():
+    """The text encoder, lecture 4's transformers and lecture 7's TinyLM are one TransformerEncoder."""
+    from course_lib.models.llava import TinyLM
+
+    torch.manual_seed(0)
+    encoder = TransformerEncoder(20, d_model=16, n_heads=2, n_layers=2, max_len=8, causal=True).eval()
+    ids = torch.randint(0, 20, (3, 5))
+    from_ids, maps = encoder(ids)
+    from_embeddings, _ = encoder(encoder.embed(ids) * 16 ** 0.5)  # what embedding the ids inside does
+    torch.testing.assert_close(from_embeddings, from_ids)
+    assert from_ids.shape == (3, 5, 16) and len(maps) == 2 and maps[0].shape == (3, 2, 5, 5)
+    assert isinstance(TinyLM(20, d_model=16, n_heads=2), TransformerEncoder)
+    patches_only = TransformerEncoder(None, d_model=16, n_heads=2, max_len=8)  # e.g. a ViT's patch tokens
+    assert patches_only(torch.randn(2, 4, 16))[0].shape == (2, 4, 16)
+    with pytest.raises(ValueError, match="no vocabulary"):
+        patches_only(ids)
+    with pytest.raises(ValueError, match=r"embeddings \(batch, length, 16\)"):
+        encoder(torch.randn(2, 4, 8))
+    with pytest.raises(ValueError, match="longer than this model's max_len=8"):
+        encoder(torch.zeros(1, 9, dtype=torch.long))
+    with pytest.raises(ValueError, match="embed token ids with lm.embed"):
+        TinyLM(20, d_model=16, n_heads=2)(ids)

@@ -4,7 +4,9 @@ import matplotlib.pyplot as plt
 import pytest
 import torch
 
-from course_lib.checkpoints import SHIPPED_DIR, read_metadata
+from course_lib.checkpoints import read_metadata
+from course_lib.recipes import Source
+from course_lib.recipes.store import shipped_dir
 from course_lib.data.shapes import COLOURS, SHAPES, make_scenes
 from course_lib.models.visual_attention import (
     VisualAttention, colour_queries, evaluate_attention, regions_in_boxes, shape_loss,
@@ -12,7 +14,7 @@ from course_lib.models.visual_attention import (
 from course_lib.scene_viz import overlay_attention, show_scenes, show_where_it_looks, upsample_attention
 from course_lib.train import train
 from course_lib.viz import figure_pixels
-from course_lib.zoo_scenes import VisualAttentionRecipe, attention_scenes, visual_attention
+from course_lib.recipes.visual_attention import VisualAttentionRecipe, attention_scenes
 
 torch.set_num_threads(1)
 
@@ -22,11 +24,10 @@ ACCURACY_FLOOR, HIT_RATE_FLOOR, MASS_FLOOR = 0.95, 0.85, 0.75
 
 
 @pytest.fixture(scope="module")
-def shipped():
+def shipped(shipped_store):
     """The shipped model, never trained here: a missing or stale checkpoint fails instead of training for seconds."""
-    trained = visual_attention(VisualAttentionRecipe(), device="cpu", progress=False, directories=(SHIPPED_DIR,),
-                               save_to=None)
-    assert trained.source.startswith("loaded scenes_visual_attention-"), "run scripts/train_scene_checkpoints.py"
+    trained = shipped_store.load(VisualAttentionRecipe())
+    assert trained.source == Source.SHIPPED, "run: python -m course_lib.recipes train visual-attention"
     return trained
 
 
@@ -86,9 +87,9 @@ def test_a_short_training_lowers_the_loss():
 
 
 def test_shipped_checkpoint_is_made_by_the_default_recipe(shipped):
-    path = next(SHIPPED_DIR.glob("scenes_visual_attention-*.safetensors"))
+    path = shipped_dir() / VisualAttentionRecipe().filename
     assert path.stat().st_size < 1_000_000
-    assert read_metadata(path)["config"]["epochs"] == VisualAttentionRecipe().epochs
+    assert read_metadata(path)["config"] == VisualAttentionRecipe().identity()
     assert shipped.history[-1] < shipped.history[0]
 
 

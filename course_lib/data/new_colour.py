@@ -40,8 +40,3 @@ def new_colour_scenes(n: int, colour: str = NEW_COLOUR, rgb: tuple[float, float,
 def new_concept_prompts(colour: str = NEW_COLOUR, repeats: int = 1) -> list[str]:
     """The six one-object prompts of the new colour, 'a small pink circle' ... 'a large pink triangle'."""
     return [f"a {size} {colour} {shape}" for shape in SHAPES for size in SIZES for _ in range(repeats)]
-
-
-def new_concept_prompts(colour: str = NEW_COLOUR, repeats: int = 1) -> list[str]:
-    """The six one-object prompts of the new colour, 'a small pink circle' ... 'a large pink triangle'."""
-    return [f"a {size} {colour} {shape}" for shape in SHAPES for size in SIZES for _ in range(repeats)]

@@ -30,40 +30,31 @@ from torch.nn import functional as F
 
 from course_lib.data.instructions import words
 from course_lib.data.tokenizer import EOS, PAD, Tokenizer
-from course_lib.models.attention import causal_mask
 from course_lib.models.clip import ImageEncoder
-from course_lib.models.transformer import Block, sinusoidal_positions
+from course_lib.models.transformer import TransformerEncoder
 
 CONNECTORS = ("linear", "mlp")
 FEATURES = ("patch", "pooled")
 STAGES = {0: ("lm",), 1: ("connector",), 2: ("connector", "lm")}  # what each training stage updates
 
 
-class TinyLM(nn.Module):
-    """A decoder-only transformer: token embedding + sinusoidal positions -> causal Blocks -> LayerNorm -> LM head."""
+class TinyLM(TransformerEncoder):
+    """A decoder-only LM: the course's transformer stack, causal, fed embeddings (words or image tokens) + an LM head.
+
+    It reads embeddings, not ids, so that image tokens can stand among the words: embed ids with `lm.embed` first.
+    """
 
     def __init__(self, vocab_size: int, d_model: int = 64, n_heads: int = 4, n_layers: int = 2, max_len: int = 48):
-        super().__init__()
-        self.vocab_size, self.d_model, self.max_len = vocab_size, d_model, max_len
-        self.embed = nn.Embedding(vocab_size, d_model)
-        self.register_buffer("positions", sinusoidal_positions(max_len, d_model), persistent=False)
-        self.blocks = nn.ModuleList(Block(d_model, n_heads) for _ in range(n_layers))
-        self.ln_f = nn.LayerNorm(d_model)
+        super().__init__(vocab_size, d_model, n_heads, n_layers, max_len, causal=True)
+        self.vocab_size = vocab_size
         self.head = nn.Linear(d_model, vocab_size, bias=False)
 
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
         """Input embeddings (B, T, d), token embeddings or image tokens -> next-token logits (B, T, V)."""
-        if embeddings.ndim != 3 or embeddings.shape[-1] != self.d_model:
-            raise ValueError(f"Expected input embeddings (batch, length, {self.d_model}), "
-                             f"got {tuple(embeddings.shape)}.")
-        length = embeddings.shape[1]
-        if length > self.max_len:
-            raise ValueError(f"A sequence of {length} tokens is longer than this model's max_len={self.max_len}.")
-        x = embeddings + self.positions[:length]  # (B, T, d)
-        mask = causal_mask(length, embeddings.device)  # (T, T): position t sees 0..t
-        for block in self.blocks:
-            x, _ = block(x, mask)
-        return self.head(self.ln_f(x))  # (B, T, V)
+        if not embeddings.is_floating_point():
+            raise ValueError("TinyLM reads embeddings (batch, length, d_model): embed token ids with lm.embed first.")
+        hidden, _ = super().forward(embeddings)  # position t sees 0..t
+        return self.head(hidden)  # (B, T, V)
 
 
 class Connector(nn.Sequential):

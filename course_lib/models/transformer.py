@@ -2,7 +2,8 @@
 
 `TransformerEncoder` returns the hidden states and, for every layer, its per-head attention maps,
 so a lecture can draw what each head looks at. `causal=True` makes it a decoder-style (masked)
-stack: position i only sees positions 0..i. Lecture 5's CLIP text encoder is this encoder.
+stack: position i only sees positions 0..i. It is the course's one transformer stack: lecture 4's tiny
+transformers, lecture 5's CLIP text encoder and lecture 7's TinyLM (which feeds it embeddings) are all this.
 """
 
 from __future__ import annotations
@@ -46,28 +47,31 @@ class Block(nn.Module):
 
 
 class TransformerEncoder(nn.Module):
-    """Token embedding + sinusoidal positions -> n_layers Blocks -> LayerNorm."""
+    """The course's one transformer stack: inputs + sinusoidal positions -> n_layers Blocks -> LayerNorm.
 
-    def __init__(self, vocab_size: int, d_model: int = 64, n_heads: int = 4, n_layers: int = 2, max_len: int = 64,
-                 causal: bool = False):
+    Its inputs are token ids (B, L), embedded here (scaled by sqrt(d_model), as in 'Attention Is All You Need'),
+    or embeddings (B, L, d_model) made elsewhere: image tokens (LLaVA's TinyLM), image patches (a ViT). Built with
+    vocab_size=None it has no embedding table and takes embeddings only.
+    """
+
+    def __init__(self, vocab_size: int | None, d_model: int = 64, n_heads: int = 4, n_layers: int = 2,
+                 max_len: int = 64, causal: bool = False):
         super().__init__()
-        self.causal, self.max_len = causal, max_len
-        self.embed = nn.Embedding(vocab_size, d_model)
+        self.causal, self.max_len, self.d_model = causal, max_len, d_model
+        self.embed = nn.Embedding(vocab_size, d_model) if vocab_size is not None else None
         self.register_buffer("positions", sinusoidal_positions(max_len, d_model), persistent=False)
         self.blocks = nn.ModuleList(Block(d_model, n_heads) for _ in range(n_layers))
         self.ln_f = nn.LayerNorm(d_model)
 
-    def forward(self, tokens: torch.Tensor, key_padding_mask: torch.Tensor | None = None
+    def forward(self, inputs: torch.Tensor, key_padding_mask: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """tokens (B, L) -> hidden states (B, L, d), [per-layer weights (B, heads, L, L)].
+        """token ids (B, L) or embeddings (B, L, d) -> hidden states (B, L, d), [per-layer weights (B, heads, L, L)].
 
         key_padding_mask (B, L) is True on real tokens; padding is never attended to.
         """
-        length = tokens.shape[1]
-        if length > self.max_len:
-            raise ValueError(f"A sequence of {length} tokens is longer than this model's max_len={self.max_len}.")
-        x = self.embed(tokens) * math.sqrt(self.embed.embedding_dim) + self.positions[:length]  # (B, L, d)
-        mask = causal_mask(length, tokens.device) if self.causal else None  # (L, L)
+        x = self.embed_inputs(inputs)  # (B, L, d), positions added
+        length = x.shape[1]
+        mask = causal_mask(length, x.device) if self.causal else None  # (L, L)
         if key_padding_mask is not None:
             padding = key_padding_mask[:, None, None, :]  # (B, 1, 1, L)
             mask = padding if mask is None else mask & padding
@@ -77,6 +81,23 @@ class TransformerEncoder(nn.Module):
             maps.append(weights)
         return self.ln_f(x), maps
 
+    def embed_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
+        """token ids (B, L) or embeddings (B, L, d) -> (B, L, d) with the positions added."""
+        if inputs.is_floating_point():
+            if inputs.ndim != 3 or inputs.shape[-1] != self.d_model:
+                raise ValueError(f"Expected input embeddings (batch, length, {self.d_model}), "
+                                 f"got {tuple(inputs.shape)}.")
+        elif self.embed is None:
+            raise ValueError("This transformer has no vocabulary (vocab_size=None): give it embeddings (B, L, d).")
+        elif inputs.ndim != 2:
+            raise ValueError(f"Expected token ids (batch, length), got shape {tuple(inputs.shape)}.")
+        length = inputs.shape[1]
+        if length > self.max_len:
+            raise ValueError(f"A sequence of {length} tokens is longer than this model's max_len={self.max_len}.")
+        if inputs.is_floating_point():
+            return inputs + self.positions[:length]
+        return self.embed(inputs) * math.sqrt(self.d_model) + self.positions[:length]
+
 
 class TinyTransformer(nn.Module):
     """A TransformerEncoder with a linear head: one prediction per position (a tagger, or with causal=True a language model)."""
@@ -84,7 +105,7 @@ class TinyTransformer(nn.Module):
     def __init__(self, vocab_size: int, n_outputs: int | None = None, **encoder_kwargs):
         super().__init__()
         self.encoder = TransformerEncoder(vocab_size, **encoder_kwargs)
-        self.head = nn.Linear(self.encoder.embed.embedding_dim, n_outputs or vocab_size)
+        self.head = nn.Linear(self.encoder.d_model, n_outputs or vocab_size)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens (B, L) -> logits (B, L, n_outputs)."""

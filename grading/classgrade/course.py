@@ -58,7 +58,7 @@ class Settings:
 
     def sandbox(self) -> dict:
         """The kernel launcher's config (plain data): what it may read, its limits, its uid."""
-        readable = [sys.base_prefix, sys.prefix, str(REPO / "course_lib"), str(REPO / "checkpoints")]
+        readable = [sys.base_prefix, sys.prefix, str(REPO / "course_lib")]  # its weights/ too
         use_bwrap = self.uses_bwrap()
         # root: a uid of its own per worker process (no other submission shares its process count)
         uid = 100000 + os.getpid() % 50000 if use_bwrap and os.getuid() == 0 else None

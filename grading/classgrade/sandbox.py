@@ -8,7 +8,7 @@ Stage 1 (as the grader's user, cwd = the folder nbgrader will write the autograd
 copies what the kernel may read (the connection file, the assignment's data files; regular files only,
 never through a link) into a private folder, and never lets the kernel see or write its cwd.
 With bubblewrap it builds the sandbox from an allow-list: an empty root with only the system's /usr, a few
-/etc files, the interpreter, the venv, course_lib/ and checkpoints/ (read-only), sized tmpfs for /tmp and
+/etc files, the interpreter, the venv, course_lib/ with its weights (read-only), sized tmpfs for /tmp and
 /home/student (the kernel's working folder), the kernel's socket folder, new PID/net/IPC/UTS/cgroup
 namespaces, a new session, a cleared environment, --die-with-parent.
 Stage 2 (inside, as root only when the grader is root): drops every capability, sets no_new_privs and
