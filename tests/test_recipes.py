@@ -182,3 +182,19 @@ def test_a_recipe_without_build_or_fit_says_so():
 
     with pytest.raises(NotImplementedError):
         Store(torch.device("cpu"), progress=False).load(Half())
+
+
+def test_every_lecture_makes_its_store_with_the_same_line():
+    """One meaning of USE_CHECKPOINTS everywhere: the lectures build their store one way, and load through it."""
+    import json
+    from pathlib import Path
+
+    line = "store = Store.for_notebook(USE_CHECKPOINTS, DEVICE)"
+    using = []
+    for path in sorted(Path("lectures").glob("*.ipynb")):
+        code = "\n".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")
+        if "USE_CHECKPOINTS" in code:
+            using.append(path.name)
+            assert code.count(line) == 1, path.name
+            assert "directories=" not in code and "save_to=" not in code, path.name
+    assert len(using) == 6  # every lecture but 3 (convolutions), which trains nothing it would keep
