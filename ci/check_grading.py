@@ -146,6 +146,13 @@ def autograde(course_root: Path, assignment: str, submissions: dict[str, Path]) 
 
 def check_assignment(assignment: str, tmp: Path) -> list[str]:
     """All problems found for one assignment (an empty list means it passes)."""
+    return grade_assignment(assignment, tmp)[0]
+
+
+def grade_assignment(assignment: str, tmp: Path, students: dict[str, Path] | None = None
+                     ) -> tuple[list[str], dict[str, Score]]:
+    """check_assignment's problems, and the scores of more `students` (folders of notebooks) graded in the same
+    nbgrader run as the solution and the untouched release: one autograde run per assignment."""
     course = scratch_course(tmp)
     source_dir = REPO / "solutions" / assignment
     release_dir = generate_release(course, assignment)
@@ -154,7 +161,8 @@ def check_assignment(assignment: str, tmp: Path) -> list[str]:
     for source in sorted(source_dir.glob("*.ipynb")):
         problems += release_leaks(release_dir / source.name, source)
 
-    scores = autograde(course, assignment, {"instructor-solution": source_dir, "untouched-release": release_dir})
+    scores = autograde(course, assignment, {"instructor-solution": source_dir, "untouched-release": release_dir,
+                                            **(students or {})})
     solution, untouched = scores["instructor-solution"], scores["untouched-release"]
     print(f"{assignment}: solution {solution.auto_score:g}/{solution.max_auto_score:g} autograded points, "
           f"untouched release {untouched.score:g}/{untouched.max_score:g}")
@@ -162,7 +170,7 @@ def check_assignment(assignment: str, tmp: Path) -> list[str]:
         problems.append(f"{assignment}: the solution scores {solution.auto_score:g}/{solution.max_auto_score:g} autograded points")
     if untouched.score != 0:
         problems.append(f"{assignment}: the untouched release scores {untouched.score:g}, not 0")
-    return problems + trusted_problems(assignment, tmp)
+    return problems + trusted_problems(assignment, tmp), scores
 
 
 def trusted_problems(assignment: str, tmp: Path) -> list[str]:

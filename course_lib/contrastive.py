@@ -42,6 +42,10 @@ def clip_loss(logits: torch.Tensor) -> torch.Tensor:
 def class_embeddings(encode_text: Callable[[list[str]], torch.Tensor], class_names: Sequence[str],
                      templates: Sequence[str] = CLIP_TEMPLATES) -> torch.Tensor:
     """One unit vector per class: the mean of the normalised embeddings of its prompts, normalised -> (C, d)."""
+    for name, value in (("class_names", class_names), ("templates", templates)):
+        if isinstance(value, str):
+            raise TypeError(f"{name} must be a list of strings, got the single string {value!r} "
+                            f"(for one, pass [{value!r}]).")
     if not class_names or not templates:
         raise ValueError("Zero-shot classification needs at least one class name and one prompt template.")
     if any("{}" not in t for t in templates):
@@ -59,12 +63,18 @@ def zero_shot_predict(image_embeddings: torch.Tensor, class_embeddings: torch.Te
 
 
 def recall_at_k(similarity: torch.Tensor, k: int) -> float:
-    """Fraction of queries (rows) whose match (the same index, the diagonal) is among their k most similar columns."""
+    """Fraction of queries (rows) whose match (the same index, the diagonal) is among their k most similar columns.
+
+    Ties count in the match's favour: a row's match is found when fewer than k columns are strictly more similar,
+    so a duplicate caption (a column equal to the match) never pushes the match out of the top k.
+    """
     if similarity.dim() != 2 or similarity.shape[0] != similarity.shape[1]:
         raise ValueError(f"recall@k needs a square (N, N) similarity matrix with matches on the diagonal, "
                          f"got shape {tuple(similarity.shape)}.")
+    if isinstance(k, bool) or not isinstance(k, int):
+        raise TypeError(f"k must be an integer, got {k!r}.")
     if not 1 <= k <= similarity.shape[1]:
         raise ValueError(f"k must be between 1 and {similarity.shape[1]}, got {k}.")
-    top_k = similarity.topk(k, dim=1).indices  # (N, k)
-    hits = (top_k == torch.arange(similarity.shape[0], device=similarity.device)[:, None]).any(dim=1)
-    return hits.float().mean().item()
+    match = similarity.diagonal()[:, None]  # (N, 1)
+    better = (similarity > match).sum(dim=1)  # (N,): columns strictly more similar than the match
+    return (better < k).float().mean().item()

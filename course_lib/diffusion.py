@@ -46,21 +46,34 @@ class NoiseSchedule:
 
 def linear_schedule(T: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> NoiseSchedule:
     """Ho et al.'s schedule: betas evenly spaced from beta_start to beta_end (diffusers' 'linear')."""
-    if T < 1 or not 0 < beta_start <= beta_end < 1:
-        raise ValueError(f"Need T >= 1 and 0 < beta_start <= beta_end < 1, got T={T}, {beta_start}, {beta_end}.")
+    _check_steps(T)
+    if not 0 < beta_start <= beta_end < 1:
+        raise ValueError(f"Need 0 < beta_start <= beta_end < 1, got beta_start={beta_start}, beta_end={beta_end}.")
     return NoiseSchedule(torch.linspace(beta_start, beta_end, T, dtype=torch.float64).float())
 
 
 def cosine_schedule(T: int = 1000, s: float = 0.008, max_beta: float = 0.999) -> NoiseSchedule:
     """Nichol & Dhariwal's schedule: alpha_bar(t) = cos^2(((t/T + s) / (1 + s)) pi/2) (diffusers' 'squaredcos_cap_v2')."""
-    if T < 1:
-        raise ValueError(f"Need T >= 1, got {T}.")
+    _check_steps(T)
 
     def alpha_bar(u: float) -> float:
         return math.cos((u + s) / (1 + s) * math.pi / 2) ** 2
 
     betas = [min(1 - alpha_bar((i + 1) / T) / alpha_bar(i / T), max_beta) for i in range(T)]
     return NoiseSchedule(torch.tensor(betas, dtype=torch.float32))
+
+
+def _check_steps(T) -> None:
+    if isinstance(T, bool) or not isinstance(T, int) or T < 1:
+        raise ValueError(f"T (the number of diffusion steps) must be an integer >= 1, got {T!r}.")
+
+
+def _check_step(name: str, t, schedule: NoiseSchedule, lowest: int = 0) -> None:
+    """A sampler step: a Python int in lowest..T-1 (a negative t would wrap around to the last steps)."""
+    if isinstance(t, torch.Tensor) and t.numel() == 1 and not t.is_floating_point():
+        t = int(t)
+    if isinstance(t, bool) or not isinstance(t, int) or not lowest <= t < schedule.T:
+        raise ValueError(f"{name} must be an integer step in {lowest}..{schedule.T - 1}, got {t!r}.")
 
 
 def _per_sample(values: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -70,6 +83,11 @@ def _per_sample(values: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> to
 
 def q_sample(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, schedule: NoiseSchedule) -> torch.Tensor:
     """x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) noise, for a batch of steps t (B,)."""
+    if x0.shape[0] == 0:
+        raise ValueError("x0 is an empty batch: q_sample needs at least one image.")
+    if not isinstance(t, torch.Tensor) or t.is_floating_point() or t.dtype == torch.bool:
+        raise ValueError(f"t must be an integer tensor of steps, one per image (torch.long), got "
+                         f"{t.dtype if isinstance(t, torch.Tensor) else type(t).__name__}.")
     if t.shape != (x0.shape[0],):
         raise ValueError(f"t must hold one step per image, shape ({x0.shape[0]},), got {tuple(t.shape)}.")
     if int(t.min()) < 0 or int(t.max()) >= schedule.T:
@@ -99,8 +117,11 @@ def diffusion_loss(model: NoiseModel, x0: torch.Tensor, context: torch.Tensor, s
 def guided_noise(model: NoiseModel, x_t: torch.Tensor, t: torch.Tensor, context: torch.Tensor,
                  null_context: torch.Tensor | None, guidance_scale: float) -> torch.Tensor:
     """Classifier-free guidance: eps_uncond + w (eps_text - eps_uncond); w = 1 is plain conditioning, w = 0 ignores the text."""
-    if guidance_scale == 1.0 or null_context is None:
+    if guidance_scale == 1.0:
         return model(x_t, t, context)
+    if null_context is None:
+        raise ValueError(f"guidance_scale={guidance_scale} needs a null_context (the 'no text' conditioning); "
+                         "without one only guidance_scale=1.0 (plain conditioning) is possible.")
     both = model(torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([context, null_context.expand_as(context)]))
     eps_text, eps_uncond = both.chunk(2)  # one batched call for the two predictions
     return eps_uncond + guidance_scale * (eps_text - eps_uncond)
@@ -113,6 +134,8 @@ def ddpm_step(x_t: torch.Tensor, eps: torch.Tensor, t: int, schedule: NoiseSched
     beta~_t = beta_t (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t), the posterior variance (diffusers' 'fixed_small');
     at t = 0 no noise is added.
     """
+    _check_step("t", t, schedule)
+    t = int(t)
     beta, alpha, alpha_bar = schedule.betas[t], schedule.alphas[t], schedule.alpha_bars[t]
     mean = (x_t - beta / (1 - alpha_bar).sqrt() * eps) / alpha.sqrt()
     if t == 0:
@@ -128,8 +151,13 @@ def ddim_step(x_t: torch.Tensor, eps: torch.Tensor, t: int, t_prev: int, schedul
 
     eta = 0: deterministic (the same x_T always gives the same image); eta = 1: as random as DDPM.
     """
+    _check_step("t", t, schedule)
+    _check_step("t_prev", t_prev, schedule, lowest=-1)
+    t, t_prev = int(t), int(t_prev)
+    if t_prev >= t:
+        raise ValueError(f"DDIM steps go towards less noise: t_prev must be below t={t} (or -1 for x_0), got {t_prev}.")
     alpha_bar = schedule.alpha_bars[t]
-    alpha_bar_prev = schedule.alpha_bars[t_prev] if t_prev >= 0 else torch.tensor(1.0)
+    alpha_bar_prev = schedule.alpha_bars[t_prev] if t_prev >= 0 else torch.tensor(1.0, device=alpha_bar.device)
     x0_pred = (x_t - (1 - alpha_bar).sqrt() * eps) / alpha_bar.sqrt()
     sigma = eta * ((1 - alpha_bar_prev) / (1 - alpha_bar) * (1 - alpha_bar / alpha_bar_prev)).sqrt()
     direction = (1 - alpha_bar_prev - sigma ** 2).clamp(min=0).sqrt() * eps

@@ -26,8 +26,8 @@ def _check(x: torch.Tensor, level: float, name: str, max_level: float | None = 1
     if not x.is_floating_point():
         raise ValueError(f"{name} expects float pixels in [0, 1], got dtype {x.dtype}.")
     if level < 0 or (max_level is not None and level > max_level):
-        upper = f" and {max_level}" if max_level is not None else ""
-        raise ValueError(f"{name}: the noise level must be between 0{upper}, got {level}.")
+        allowed = f"between 0 and {max_level:g}" if max_level is not None else "at least 0"
+        raise ValueError(f"{name}: the noise level must be {allowed}, got {level}.")
 
 
 def _draw(kind: str, shape: tuple[int, ...], x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:

@@ -27,8 +27,10 @@ def hidden_part(source: str) -> str:
     return found.group(1)
 
 
-def failing_hidden_tests(nb: nbformat.NotebookNode, test_cells: set[str]) -> set[str]:
-    """Run the set-up and answer cells, then only the hidden part of each test cell: the ids of those that fail."""
+def failing_hidden_tests(nb: nbformat.NotebookNode, test_cells: set[str], needs: Iterable[str] = ()) -> set[str]:
+    """Run the set-up and answer cells (and the `needs` cells, e.g. a training cell), then only the hidden part of
+    each test cell: the ids of those that fail."""
+    needs = set(needs)
     namespace: dict = {}
     failing = set()
     threads = torch.get_num_threads()
@@ -43,8 +45,11 @@ def failing_hidden_tests(nb: nbformat.NotebookNode, test_cells: set[str]) -> set
                     exec(compile(hidden_part(cell.source), grade_id, "exec"), namespace)
                 except Exception:  # an assertion, or a crash on a new shape: either way the test fails
                     failing.add(grade_id)
-            elif grade_id in ("parameters", "setup") or meta.get("solution"):
-                exec(compile(cell.source, grade_id, "exec"), namespace)
+            elif grade_id in ("parameters", "setup") or grade_id in needs or meta.get("solution"):
+                try:
+                    exec(compile(cell.source, grade_id, "exec"), namespace)
+                except Exception:  # as nbgrader: a cell that fails does not stop the notebook; the tests will tell
+                    pass
     finally:
         torch.set_num_threads(threads)  # the set-up cell asks for one thread
     return failing

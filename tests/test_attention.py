@@ -12,7 +12,6 @@ from course_lib.models.attention import (AdditiveAttention, MultiHeadAttention, 
                                          causal_mask, merge_heads, padding_mask, scaled_dot_product_attention,
                                          split_heads)
 
-torch.set_num_threads(1)
 
 
 def torch_sdpa(q, k, v, mask=None):
@@ -129,6 +128,30 @@ def test_multi_head_masks_broadcast_per_batch_and_head():
     assert (weights[1] > 0).all()  # item 1 may look everywhere
 
 
+def test_multi_head_reads_a_3d_mask_as_per_item_even_when_batch_equals_heads():
+    """Regression: a (B, L, L) mask landed on the heads axis, silently wrong when B == heads."""
+    ours = MultiHeadAttention(8, 2).eval()
+    x = torch.randn(2, 4, 8)
+    per_item = torch.stack([causal_mask(4), torch.ones(4, 4, dtype=torch.bool)])  # (B, L, L), B == heads == 2
+    _, weights = ours(x, x, x, mask=per_item)
+    assert (weights[0].masked_select(~causal_mask(4)) == 0).all()  # item 0: causal in both heads
+    assert (weights[1] > 0).all()  # item 1: everywhere, in both heads
+    torch.testing.assert_close(weights, ours(x, x, x, mask=per_item[:, None])[1])
+
+
+def test_multi_head_names_what_is_wrong_with_its_inputs():
+    ours = MultiHeadAttention(8, 2)
+    x = torch.randn(2, 4, 8)
+    with pytest.raises(ValueError, match=r"query has 6 features, this attention expects 8"):
+        ours(torch.randn(2, 4, 6), x, x)
+    with pytest.raises(ValueError, match=r"query must be batched, \(B, L, 8\); got \(4, 8\)"):
+        ours(x[0], x[0], x[0])
+    with pytest.raises(ValueError, match="mask must be"):
+        ours(x, x, x, mask=causal_mask(5))
+    with pytest.raises(ValueError, match=r"key_padding_mask must be \(B, L_k\) = \(2, 4\)"):
+        ours(x, x, x, key_padding_mask=padding_mask(torch.tensor([4, 2, 1])))
+
+
 @pytest.mark.parametrize("make", [
     lambda: AdditiveAttention(6, 10, 8),
     lambda: MultiplicativeAttention(6, 10, "general"),
@@ -145,8 +168,26 @@ def test_bahdanau_and_luong_scores_give_a_masked_distribution(make):
     torch.testing.assert_close(weights.sum(-1), torch.ones(3))
     assert (weights.masked_select(~keep) == 0).all()
     torch.testing.assert_close(context, torch.einsum("bs,bsd->bd", weights, keys))
-    many_context, many_weights = attention(query[:, None].expand(-1, 2, -1), keys, mask=keep)  # (B, L_q, d_q)
+    many_queries = query[:, None].expand(-1, 2, -1)  # (B, L_q, d_q)
+    many_context, many_weights = attention(many_queries, keys, mask=keep[:, None, :])  # padding for every query
     torch.testing.assert_close(many_weights[:, 1], weights)
+    with pytest.raises(ValueError, match=r"mask must be \(B or 1, L_q or 1, L_k\)"):
+        attention(many_queries, keys, mask=keep)  # 2-D with L_q queries: padding or per-query? refused
+
+
+def test_a_causal_mask_never_passes_for_a_padding_mask_in_bahdanau_and_luong_attention():
+    """Regression: a 2-D (L, L) causal mask was read as a (B, L_k) padding mask; with B == L the weights attended
+    to the future, with B == 1 the context came back (L, L, d)."""
+    attention = MultiplicativeAttention(4, 4, "dot")
+    for batch in (5, 1):
+        x = torch.randn(batch, 5, 4)
+        with pytest.raises(ValueError, match=r"causal_mask\(L\)\[None\]"):
+            attention(x, x, mask=causal_mask(5))
+        context, weights = attention(x, x, mask=causal_mask(5)[None])
+        assert context.shape == (batch, 5, 4) and weights.shape == (batch, 5, 5)
+        assert (weights.masked_select(~causal_mask(5)) == 0).all()  # nothing from the future
+    with pytest.raises(ValueError, match=r"padding mask \(B, L_k\) = \(2, 5\)"):
+        attention(torch.randn(2, 4), torch.randn(2, 5, 4), mask=causal_mask(5))
 
 
 def test_additive_score_is_bahdanaus_formula():

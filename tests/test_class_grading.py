@@ -73,7 +73,10 @@ def students(course: Path) -> dict[str, object]:
                REPO / "solutions" / "pca_autoencoders" / "pca_autoencoders.ipynb", Path("/etc/shadow")]
     edit("reads-secrets", "square",
          "import glob, os\nfound = [p for p in " + repr([str(t) for t in targets]) + " if os.path.exists(p)]\n"
-         "found += glob.glob('/tmp/**/gradebook.db', recursive=True) + glob.glob('/tmp/**/solutions/**', recursive=True)\n"
+         # the folder around the scratch course (small: this test's own): not the whole of /tmp, whose size
+         # (and so the cell's time, unsandboxed) depends on the machine
+         f"found += glob.glob({str(course.parent) + '/**/gradebook.db'!r}, recursive=True)"
+         f" + glob.glob({str(course.parent) + '/**/solutions/**'!r}, recursive=True)\n"
          "for p in found:\n    try:\n        open(p, 'rb').read(10)\n    except OSError:\n        pass\n"
          "print('LEAKED' if found else 'NOTHING-FOUND', found)\n"
          "def square(x):\n    return x * x")

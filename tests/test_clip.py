@@ -19,7 +19,6 @@ from course_lib.data.tokenizer import scene_tokenizer
 from course_lib.recipes import CLIPRecipe, Source
 from course_lib.recipes.clip import clip_scenes, zero_shot_scenes
 
-torch.set_num_threads(1)
 
 TOKENIZER = scene_tokenizer()
 

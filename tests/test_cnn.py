@@ -63,7 +63,6 @@ def test_classification_loss_and_accuracy():
 
 def test_cnn_beats_linear_classifiers_on_the_digits(digits):
     """The lecture's claim, trained from scratch with the lecture's own default parameters."""
-    torch.set_num_threads(1)
     params = lecture_parameters()
     assert params["SMOKE"] is False
     xy = (digits.x_train, digits.y_train)

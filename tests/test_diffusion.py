@@ -7,7 +7,6 @@ from course_lib.diffusion import (cosine_schedule, ddim_sample, ddim_step, ddim_
                                   diffusion_loss, guided_noise, img2img, linear_schedule, q_sample)
 
 diffusers = pytest.importorskip("diffusers", reason="diffusers is part of the [hf] extra that `make test` installs")
-torch.set_num_threads(1)
 
 
 def test_schedules_match_diffusers():

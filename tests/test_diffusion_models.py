@@ -13,7 +13,6 @@ from course_lib.recipes import CLIPRecipe, Source, Store, UNetRecipe
 from course_lib.recipes.diffusion import single_object_prompts, text_encoder
 from course_lib.stable_diffusion import MiniStableDiffusion
 
-torch.set_num_threads(1)
 STORE = Store(torch.device("cpu"), progress=False)  # no folders: untrained models only
 
 JUDGE_FLOORS = {"clean": 0.98, "blur": 0.97, "noise": 0.97, "reconstruction": 0.97}  # measured 0.998 0.994 0.995 0.997

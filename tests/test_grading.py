@@ -1,14 +1,14 @@
-"""The nbgrader loop, end to end, in scratch course directories (the instructor's files are never touched)."""
+"""The nbgrader loop, end to end, in scratch course directories (the instructor's files are never touched).
+
+Every assignment's grading check and its mutant students: tests/test_grading_mutants.py.
+"""
 
 import csv
 import shutil
 
 import nbformat
-import pytest
 
-from ci.check_grading import (
-    REPO, assignments, autograde, check_assignment, generate_release, nbgrader, release_leaks, scratch_course,
-)
+from ci.check_grading import REPO, assignments, generate_release, nbgrader, release_leaks, scratch_course
 
 ASSIGNMENT = "pca_autoencoders"
 SOURCE = REPO / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
@@ -16,58 +16,6 @@ SOURCE = REPO / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
 
 def test_the_course_has_its_assignments():
     assert ASSIGNMENT in assignments()
-
-
-@pytest.mark.parametrize("assignment", assignments())
-def test_every_assignment_passes_the_grading_check(assignment, tmp_path):
-    """exercises/ is a fresh release, holds no solutions, and solutions/releases score full/zero marks."""
-    assert check_assignment(assignment, tmp_path) == []
-
-
-def edited_solution(tmp_path, name, cell_id, old, new):
-    """A copy of the instructor notebook with one answer cell edited, as a student folder."""
-    nb = nbformat.read(SOURCE, as_version=4)
-    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == cell_id)
-    assert old in cell.source
-    cell.source = cell.source.replace(old, new)
-    folder = tmp_path / name
-    folder.mkdir()
-    nbformat.write(nb, folder / SOURCE.name)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    """Autograde three students who made the classic mistakes, or just printed a warning."""
-    tmp = tmp_path_factory.mktemp("grading")
-    course = scratch_course(tmp / "course")
-    generate_release(course, ASSIGNMENT)
-    students = {
-        # Forgot to centre: shapes and orthonormality still pass, only the hidden tests can tell.
-        "forgot-to-centre": edited_solution(tmp, "a", "pca_fit", "torch.linalg.svd(x - mean", "torch.linalg.svd(x"),
-        # Correct, but a library-style warning goes to stderr during a graded test.
-        "warns": edited_solution(tmp, "b", "pca_project", "    return (x - mean) @ components.T",
-                                 "    import warnings\n    warnings.warn('just a warning')\n    return (x - mean) @ components.T"),
-        # Wrong quiz answer: the visible test checks only the format.
-        "wrong-quiz": edited_solution(tmp, "c", "quiz_answer", '{"a", "c", "e"}', '{"a", "b"}'),
-    }
-    return autograde(course, ASSIGNMENT, students)
-
-
-def test_hidden_tests_catch_an_uncentred_pca(graded):
-    grades = graded["forgot-to-centre"].grades
-    assert grades["test_pca_fit"] == 0
-    assert grades["test_pca_project"] == 2 and grades["test_mse"] == 1  # the other parts still earn their points
-
-
-def test_a_warning_on_stderr_does_not_zero_a_correct_answer(graded):
-    score = graded["warns"]
-    assert score.auto_score == score.max_auto_score == 11
-
-
-def test_hidden_tests_check_the_quiz_answer(graded):
-    assert graded["wrong-quiz"].grades["test_quiz"] == 0
-    assert graded["wrong-quiz"].auto_score == 10
 
 
 def test_every_graded_cell_has_points_and_a_unique_id():

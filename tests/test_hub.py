@@ -7,14 +7,12 @@ import torch
 
 from course_lib import hub
 
-torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
 def minilm():
     if hub.minilm_path() is None:
         pytest.skip(f"the optional packaged model is not installed ({hub.INSTALL_HINT})")
-    os.environ["HF_HUB_OFFLINE"] = "1"
     return hub.load_minilm()
 
 

@@ -4,20 +4,16 @@ The pipeline is Stable Diffusion's architecture in miniature (a U-Net with cross
 two-block VAE, a two-layer CLIP text encoder with a BPE of a few words), so every path of the adapter runs in seconds.
 """
 
-import os
-
 import pytest
 import torch
 from torch.nn import functional as F
 
-os.environ["HF_HUB_OFFLINE"] = "1"  # before transformers and diffusers are imported: nothing here may touch the network
 transformers = pytest.importorskip("transformers")
 diffusers = pytest.importorskip("diffusers", reason="diffusers is part of the [hf] extra that `make test` installs")
 
 from course_lib import hub  # noqa: E402
 from tiny_bpe import write_bpe_files  # noqa: E402
 
-torch.set_num_threads(1)
 
 WORDS = ["a", "red", "circle", "blue", "square", "photo", "of"]
 MAX_TOKENS = 16  # the tokenizer pads every prompt to this many tokens (Stable Diffusion: 77)

@@ -31,15 +31,6 @@ def do_nothing(noisy):
     return noisy
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """As the lecture does: tiny models train fastest on one thread (restored afterwards)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def models(digits):
     epochs = lecture_parameters()["EPOCHS"]

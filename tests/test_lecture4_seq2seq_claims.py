@@ -6,13 +6,11 @@ source word each target word translates. Floors leave a margin below the measure
 """
 
 import pytest
-import torch
 
 from course_lib.seq2seq_metrics import accuracy_by_length, alignment_accuracy, attention_maps, exact_match, translate
 from course_lib.recipes.sequences import LECTURE4_ATTENTIONS, Seq2SeqRecipe, translation_data
 from course_lib.recipes.store import shipped_dir
 
-torch.set_num_threads(1)  # tiny models: one thread is fastest, and the machine is shared
 
 RECIPE = Seq2SeqRecipe()  # the lecture's data; only the attention differs between the models
 

@@ -21,7 +21,6 @@ from course_lib.recipes import JudgeRecipe, Store, UNetRecipe, VAERecipe, mini_s
 from course_lib.recipes.diffusion import judge_scenes, single_object_prompts
 from course_lib.recipes.store import shipped_dir
 
-torch.set_num_threads(1)
 
 LATENT_FLOOR = 0.85  # the issue asks for 0.80
 PIXEL_MARGIN = 0.30  # latent minus pixel at the same training time

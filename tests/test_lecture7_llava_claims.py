@@ -29,7 +29,6 @@ from course_lib.recipes import LLaVARecipe, Source, Store, text_only_llava
 from course_lib.recipes.llava import llava_qa
 from course_lib.recipes.store import shipped_dir
 
-torch.set_num_threads(1)
 
 SHIPPED = Store(torch.device("cpu"), False, shipped_dir(), None, train_missing=False)  # never trains here
 CONNECTORS = ("linear", "mlp")

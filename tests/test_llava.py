@@ -17,7 +17,6 @@ from course_lib.train import train
 from course_lib.recipes import LLaVARecipe, Source
 from course_lib.recipes.llava import llava_qa, qa_tensors
 
-torch.set_num_threads(1)
 
 QUESTIONS = ["What colour is the circle?", "How many objects are there?", "Is the square left of the triangle?"]
 ANSWERS = ["red", "two", "yes"]

@@ -24,7 +24,6 @@ from course_lib.recipes.store import shipped_dir
 from course_lib.data.shapes import make_scenes
 from course_lib.models.lora import count_parameters, lora_layers, merge_lora, unmerge_lora
 
-torch.set_num_threads(1)
 
 SHIPPED = Store(torch.device("cpu"), False, shipped_dir(), None, train_missing=False)  # never trains
 TRAINS = Store(torch.device("cpu"), False, shipped_dir(), None)  # trains what is not shipped, saves nothing

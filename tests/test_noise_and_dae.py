@@ -110,8 +110,10 @@ def test_noise_errors_are_clear():
         denoising_loss("speckle", 0.1)
     with pytest.raises(ValueError, match="between 0 and 1"):
         salt_and_pepper_noise(x, 1.5)
-    with pytest.raises(ValueError, match="between 0"):
-        gaussian_noise(x, -0.1)
+    with pytest.raises(ValueError, match=r"gaussian_noise: the noise level must be at least 0, got -0.1\.$"):
+        gaussian_noise(x, -0.1)  # regression: the message read 'must be between 0, got -0.1'
+    with pytest.raises(ValueError, match="must be between 0 and 1, got -0.1"):
+        salt_and_pepper_noise(x, -0.1)
     with pytest.raises(ValueError, match=r"\(n, h\*w\)"):
         gaussian_noise(torch.rand(64), 0.1)
     with pytest.raises(ValueError, match="float"):

@@ -17,7 +17,6 @@ from course_lib.train import train
 from course_lib.recipes import Source
 from course_lib.recipes.sequences import Seq2SeqRecipe, translation_data
 
-torch.set_num_threads(1)  # tiny models: one thread is fastest, and the machine is shared
 
 
 @pytest.fixture(scope="module")

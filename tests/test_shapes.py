@@ -10,7 +10,6 @@ from course_lib.data.shapes import (
     make_scenes,
 )
 
-torch.set_num_threads(1)
 
 FILL = {"circle": np.pi / 4, "square": 1.0, "triangle": 0.5}  # the fraction of its box each shape covers
 

@@ -13,7 +13,6 @@ from course_lib.recipes import Store, TransformerRecipe
 from course_lib.viz import figure_pixels
 from course_lib.widgets import attention_explorer, draw_attention_head
 
-torch.set_num_threads(1)
 
 
 def test_sinusoidal_positions_follow_the_formula():

@@ -26,6 +26,9 @@ def causal_mask(n: int, device: str | torch.device | None = None) -> torch.Tenso
 
 def padding_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.Tensor:
     """(batch, max_len) bool, True on the first lengths[b] positions of row b (real tokens), False on padding."""
+    if not isinstance(lengths, torch.Tensor) or lengths.ndim != 1 or lengths.numel() == 0 \
+            or lengths.is_floating_point():
+        raise ValueError(f"lengths must be a non-empty 1-D integer tensor (one length per sequence), got {lengths!r}.")
     max_len = int(lengths.max()) if max_len is None else max_len
     return torch.arange(max_len, device=lengths.device) < lengths[:, None]
 
@@ -110,19 +113,42 @@ def attend(score_fn, query: torch.Tensor, keys: torch.Tensor, values: torch.Tens
            mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Score, mask, softmax, weighted sum: the recipe every attention shares.
 
-    query (B, d_q) for one decoder step, or (B, L_q, d_q); keys (B, L_k, d_k); values default to the keys;
-    mask (B, L_k) (padding) or anything broadcasting to (B, L_q, L_k). Returns the context
+    query (B, d_q) for one decoder step, or (B, L_q, d_q); keys (B, L_k, d_k); values default to the keys.
+    mask: for one step, a padding mask (B, L_k); for L_q queries, (B or 1, L_q or 1, L_k), e.g.
+    causal_mask(L)[None] (a padding mask then reads padding_mask(lengths)[:, None, :]). A 2-D mask with L_q
+    queries is refused: (L_q, L_k) and (B, L_k) cannot be told apart when B == L_q. Returns the context
     (B, d_v) or (B, L_q, d_v) and the weights (B, L_k) or (B, L_q, L_k).
     """
     values = keys if values is None else values
+    _check_attend_shapes(query, keys, values, mask)
     one_step = query.dim() == 2
     if one_step:
         query = query[:, None, :]  # (B, 1, d_q)
-    if mask is not None and mask.dim() == 2:
-        mask = mask[:, None, :]  # a padding mask (B, L_k) applies to every query
+        mask = None if mask is None else mask[:, None, :]  # the padding mask (B, L_k) of the one query
     weights = masked_softmax(score_fn(query, keys), mask)  # (B, L_q, L_k)
     context = weights @ values  # (B, L_q, d_v)
     return (context[:, 0], weights[:, 0]) if one_step else (context, weights)
+
+
+def _check_attend_shapes(query, keys, values, mask) -> None:
+    if query.dim() not in (2, 3) or keys.dim() != 3 or values.dim() != 3:
+        raise ValueError(f"Expected query (B, d_q) or (B, L_q, d_q) and keys, values (B, L_k, d): got query "
+                         f"{tuple(query.shape)}, keys {tuple(keys.shape)}, values {tuple(values.shape)}.")
+    batch, l_k = keys.shape[0], keys.shape[1]
+    if query.shape[0] != batch or values.shape[:2] != keys.shape[:2]:
+        raise ValueError(f"query, keys and values must share the batch (and keys, values the length): got "
+                         f"{tuple(query.shape)}, {tuple(keys.shape)}, {tuple(values.shape)}.")
+    if mask is None:
+        return
+    if query.dim() == 2:
+        if tuple(mask.shape) != (batch, l_k):
+            raise ValueError(f"For one query step the mask is a padding mask (B, L_k) = ({batch}, {l_k}), got "
+                             f"{tuple(mask.shape)}.")
+    elif mask.dim() != 3 or mask.shape[0] not in (1, batch) or mask.shape[1] not in (1, query.shape[1]) \
+            or mask.shape[2] != l_k:
+        raise ValueError(f"With {query.shape[1]} queries the mask must be (B or 1, L_q or 1, L_k) = ({batch}, "
+                         f"{query.shape[1]}, {l_k}), got {tuple(mask.shape)}: a causal mask reads "
+                         "causal_mask(L)[None], a padding mask padding_mask(lengths)[:, None, :].")
 
 
 def split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
@@ -160,14 +186,39 @@ class MultiHeadAttention(nn.Module):
                 key_padding_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """query (B, L_q, d), key/value (B, L_k, d_k/d_v) -> output (B, L_q, d), weights (B, heads, L_q, L_k).
 
-        `mask` broadcasts to (B, heads, L_q, L_k), e.g. causal_mask(L) (L, L); `key_padding_mask` (B, L_k) is
-        True on real tokens. Both: a query attends where both allow.
+        `mask` is (L_q, L_k) (e.g. causal_mask(L)), (B, L_q, L_k), or (B, heads, L_q, L_k): the same for every
+        head unless it has a heads axis. `key_padding_mask` (B, L_k) is True on real tokens. Both: a query
+        attends where both allow.
         """
+        self._check_inputs(query, key, value, mask, key_padding_mask)
         q = split_heads(self.q_proj(query), self.n_heads)  # (B, heads, L_q, d_head)
         k = split_heads(self.k_proj(key), self.n_heads)  # (B, heads, L_k, d_head)
         v = split_heads(self.v_proj(value), self.n_heads)  # (B, heads, L_k, d_head)
+        if mask is not None and mask.dim() == 3:
+            mask = mask[:, None]  # (B, 1, L_q, L_k): every head
         if key_padding_mask is not None:
             padding = key_padding_mask[:, None, None, :]  # the same for every head and every query
             mask = padding if mask is None else mask & padding
         out, weights = scaled_dot_product_attention(q, k, v, mask)  # (B, heads, L_q, d_head)
         return self.out_proj(merge_heads(out)), weights
+
+    def _check_inputs(self, query, key, value, mask, key_padding_mask) -> None:
+        for name, x, layer in (("query", query, self.q_proj), ("key", key, self.k_proj), ("value", value, self.v_proj)):
+            if x.dim() != 3:
+                raise ValueError(f"{name} must be batched, (B, L, {layer.in_features}); got {tuple(x.shape)} "
+                                 "(for one sequence, add the batch axis: x[None]).")
+            if x.shape[-1] != layer.in_features:
+                raise ValueError(f"{name} has {x.shape[-1]} features, this attention expects {layer.in_features}.")
+        batch, l_q, l_k = query.shape[0], query.shape[1], key.shape[1]
+        if key.shape[:2] != value.shape[:2] or key.shape[0] != batch:
+            raise ValueError(f"query, key and value must share the batch (key and value the length): got "
+                             f"{tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}.")
+        if mask is not None:
+            shapes = {2: (l_q, l_k), 3: (batch, l_q, l_k), 4: (batch, self.n_heads, l_q, l_k)}
+            expected = shapes.get(mask.dim())
+            if expected is None or any(m not in (1, e) for m, e in zip(mask.shape, expected)):
+                raise ValueError(f"mask must be (L_q, L_k) = {(l_q, l_k)}, (B, L_q, L_k) or (B, heads, L_q, L_k), "
+                                 f"got {tuple(mask.shape)}.")
+        if key_padding_mask is not None and tuple(key_padding_mask.shape) != (batch, l_k):
+            raise ValueError(f"key_padding_mask must be (B, L_k) = {(batch, l_k)}, got "
+                             f"{tuple(key_padding_mask.shape)}.")

@@ -18,6 +18,9 @@ from course_lib.models.attention import MultiHeadAttention, causal_mask
 
 def sinusoidal_positions(length: int, d_model: int) -> torch.Tensor:
     """(length, d_model): PE[p, 2i] = sin(p / 10000^(2i/d)), PE[p, 2i+1] = cos(p / 10000^(2i/d))."""
+    for name, value in (("length", length), ("d_model", d_model)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be a non-negative integer, got {value!r}.")
     if d_model % 2:
         raise ValueError(f"Sinusoidal positions need an even d_model, got {d_model}.")
     position = torch.arange(length, dtype=torch.float32)[:, None]  # (L, 1)

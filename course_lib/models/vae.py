@@ -57,6 +57,10 @@ class VAE(nn.Module):
         if x.ndim != 4 or x.shape[1] != self.in_channels or x.shape[-1] % DOWNSAMPLING or x.shape[-2] % DOWNSAMPLING:
             raise ValueError(f"Expected images (batch, {self.in_channels}, H, W) with H and W divisible by "
                              f"{DOWNSAMPLING}, got {tuple(x.shape)}.")
+        weights = next(self.parameters())
+        if x.dtype != weights.dtype:
+            raise ValueError(f"images are {x.dtype} but the VAE's weights are {weights.dtype}: "
+                             f"convert them with images.to({weights.dtype}).")
         mean, logvar = self.encoder(x).chunk(2, dim=1)
         return mean, logvar.clamp(-30.0, 20.0)  # exp(logvar) stays finite
 
