@@ -127,7 +127,8 @@ def graded(tmp_path_factory):
                 folder.mkdir(parents=True)
                 nbformat.write(make_mutant(assignment, name), folder / source(assignment).name)
                 students[name] = folder
-            runs[assignment] = grade_assignment(assignment, tmp / "check", students)
+            # the trusted checker's side of the grading check is tests/test_trusted_checks.py's (same runs there)
+            runs[assignment] = grade_assignment(assignment, tmp / "check", students, trusted=False)
         return runs[assignment]
     return run
 
