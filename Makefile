@@ -16,13 +16,14 @@ NBGRADER := cd grading && $(BIN)/nbgrader
 LAB := cd grading && $(BIN)/jupyter lab --notebook-dir=$(CURDIR) --config=$(CURDIR)/ci/lab/jupyter_lab_config.py \
 	$(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help setup course site test bench browser-test lab release collect autograde feedback export grading-check constraints clean
+.PHONY: help setup course site test test-fast bench browser-test lab release collect autograde feedback export grading-check constraints clean
 
 help:
 	@echo "make course   set up, then execute every notebook (full mode) into build/, with HTML, a timing table"
 	@echo "              and the static site build/site/index.html"
 	@echo "make test     set up, then run the whole test suite (unit tests, notebooks in smoke mode, grading checks,"
 	@echo "              JupyterLab in chromium when /usr/bin/chromium is installed)"
+	@echo "make test-fast  the inner loop: the tests not marked slow (under 3 minutes)"
 	@echo "make bench    set up, then time everything (notebooks, models, attention, samplers, grading) into"
 	@echo "              build/bench.md and check the run-time budgets (about 55 minutes; not part of make test)"
 	@echo "make lab      open the course in JupyterLab"
@@ -43,8 +44,11 @@ course: $(STAMP)  ## also builds the static site build/site/ from the executed l
 site: $(STAMP)  ## rebuild build/site/ from build/executed/ without running the notebooks again
 	$(BIN)/python -m ci.build_site
 
-test: $(STAMP)
-	$(BIN)/python -m pytest
+test: $(STAMP)  ## everything, on every core (pytest-xdist; a module stays on one worker)
+	$(BIN)/python -m pytest -n auto --dist loadfile
+
+test-fast: $(STAMP)  ## the inner loop: everything not marked slow (tests/conftest.py: SLOW_MODULES)
+	$(BIN)/python -m pytest -n auto --dist loadfile -m "not slow"
 
 bench: $(STAMP)  ## build/bench.md; exits 1 if a run-time budget is broken. BENCH_ARGS="--sections notebooks"
 	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)

@@ -45,3 +45,29 @@ def tmp_store(tmp_path):
 def shipped_store():
     """A CPU store that only loads the shipped checkpoints: a missing one is an error, never a training run."""
     return Store(torch.device("cpu"), False, shipped_dir(), None, train_missing=False)
+
+
+# The slow groups: `make test-fast` (pytest -m "not slow") leaves them out for the inner loop; `make test` runs
+# everything. Listed here, in the order `make test` starts them: the longest first, so that the two workers of
+# pytest-xdist (--dist loadfile) finish together instead of one waiting on a long module started last.
+SLOW_MODULES = {
+    "test_class_grading.py": "grading", "test_grading_mutants.py": "grading", "test_trusted_grading.py": "grading",
+    "test_class_grading_cluster.py": "grading", "test_class_grading_sandbox.py": "grading",
+    "test_notebooks.py": "notebooks", "test_grading.py": "grading", "test_trusted_checks.py": "grading",
+    "test_feedback_all_assignments.py": "grading", "test_lecture2_claims.py": "training",
+    "test_lecture6_claims.py": "sampling", "test_browser.py": "browser", "test_lecture7_llava_claims.py": "answers",
+    "test_lora_diffusion.py": "sampling", "test_site.py": "notebooks", "test_wheel.py": "packaging",
+}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: the slow groups (grading, notebooks, training, browser); "
+                                       "make test-fast leaves them out")
+
+
+def pytest_collection_modifyitems(config, items):
+    order = list(SLOW_MODULES)
+    for item in items:
+        if item.path.name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+    items.sort(key=lambda item: order.index(item.path.name) if item.path.name in SLOW_MODULES else len(order))

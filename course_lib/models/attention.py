@@ -177,6 +177,7 @@ class MultiHeadAttention(nn.Module):
         if d_model % n_heads:
             raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}.")
         self.n_heads = n_heads
+        self.dims = {"query": d_model, "key": kdim or d_model, "value": vdim or d_model}  # input features expected
         self.q_proj = nn.Linear(d_model, d_model, bias=bias)
         self.k_proj = nn.Linear(kdim or d_model, d_model, bias=bias)
         self.v_proj = nn.Linear(vdim or d_model, d_model, bias=bias)
@@ -203,12 +204,12 @@ class MultiHeadAttention(nn.Module):
         return self.out_proj(merge_heads(out)), weights
 
     def _check_inputs(self, query, key, value, mask, key_padding_mask) -> None:
-        for name, x, layer in (("query", query, self.q_proj), ("key", key, self.k_proj), ("value", value, self.v_proj)):
+        for name, x in (("query", query), ("key", key), ("value", value)):
             if x.dim() != 3:
-                raise ValueError(f"{name} must be batched, (B, L, {layer.in_features}); got {tuple(x.shape)} "
+                raise ValueError(f"{name} must be batched, (B, L, {self.dims[name]}); got {tuple(x.shape)} "
                                  "(for one sequence, add the batch axis: x[None]).")
-            if x.shape[-1] != layer.in_features:
-                raise ValueError(f"{name} has {x.shape[-1]} features, this attention expects {layer.in_features}.")
+            if x.shape[-1] != self.dims[name]:
+                raise ValueError(f"{name} has {x.shape[-1]} features, this attention expects {self.dims[name]}.")
         batch, l_q, l_k = query.shape[0], query.shape[1], key.shape[1]
         if key.shape[:2] != value.shape[:2] or key.shape[0] != batch:
             raise ValueError(f"query, key and value must share the batch (key and value the length): got "
