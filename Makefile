@@ -45,10 +45,10 @@ site: $(STAMP)  ## rebuild build/site/ from build/executed/ without running the 
 	$(BIN)/python -m ci.build_site
 
 test: $(STAMP)  ## everything, on every core (pytest-xdist; a module stays on one worker)
-	$(BIN)/python -m pytest -n auto --dist loadfile
+	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder
 
 test-fast: $(STAMP)  ## the inner loop: everything not marked slow (tests/conftest.py: SLOW_MODULES)
-	$(BIN)/python -m pytest -n auto --dist loadfile -m "not slow"
+	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder -m "not slow"
 
 bench: $(STAMP)  ## build/bench.md; exits 1 if a run-time budget is broken. BENCH_ARGS="--sections notebooks"
 	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
