@@ -81,11 +81,14 @@ def old_faithfulness(sd: MiniStableDiffusion, judge: Judge, repeats: int = 4, se
 
 def lora_report(base: MiniStableDiffusion, tuned: MiniStableDiffusion, judge: Judge,
                 colour: str = NEW_COLOUR, rgb: tuple[float, float, float] = NEW_RGB,
-                seed: int = 0) -> dict[str, dict[str, float]]:
-    """Before vs after: {'new colour', 'new shape', 'old faithfulness'} -> {'before': ..., 'after': ...}."""
+                seed: int = 0, repeats: int = 8, old_repeats: int = 4) -> dict[str, dict[str, float]]:
+    """Before vs after: {'new colour', 'new shape', 'old faithfulness'} -> {'before': ..., 'after': ...}.
+
+    The six new prompts are drawn `repeats` times each, the 36 old ones `old_repeats` times.
+    """
     report: dict[str, dict[str, float]] = {"new colour": {}, "new shape": {}, "old faithfulness": {}}
     for when, sd in (("before", base), ("after", tuned)):
-        new = new_concept_score(sd, judge, colour, rgb, seed=seed)
+        new = new_concept_score(sd, judge, colour, rgb, repeats=repeats, seed=seed)
         report["new colour"][when], report["new shape"][when] = new["colour"], new["shape"]
-        report["old faithfulness"][when] = old_faithfulness(sd, judge, seed=seed)
+        report["old faithfulness"][when] = old_faithfulness(sd, judge, repeats=old_repeats, seed=seed)
     return report

@@ -5,7 +5,7 @@ table of the exercise (grading/checks/<assignment>.py: the one list of classic m
 the same parts, tests/test_trusted_checks.py). A new exercise adds its table and one line to POINTS, no module.
 - every mistake, in-process: the *hidden* tests alone (without the visible ones) fail exactly in the test cells of
   the broken part, and the solution passes them all;
-- one mistake per test cell (and a few more students, EXTRA_STUDENTS), through nbgrader, in the same autograde run
+- three mistakes in different parts (and a few more students, EXTRA_STUDENTS), through nbgrader, in the same autograde run
   as the grading check of the assignment (the solution earns every point, the untouched release none, exercises/
   is fresh and leaks nothing): the broken part's test cells score 0, every other one full marks.
 """
@@ -61,14 +61,19 @@ def mistakes(assignment: str) -> dict[str, tuple[str, list, set[str]]]:
     return {name: (m.cell, list(m.edits), set(m.parts)) for name, m in load_table(assignment).mistakes.items()}
 
 
+NBGRADER_MUTANTS = 3  # per assignment: each costs a kernel run (several seconds); every mistake runs in-process
+
+
 def autograded(assignment: str) -> dict[str, tuple[str, list, set[str]]]:
-    """The students graded through nbgrader: one mistake per test cell that has one (the table's first that
-    breaks that cell alone, else the first that breaks it), and the assignment's extra students."""
-    table, chosen = mistakes(assignment), {}
+    """The students graded through nbgrader: mistakes of NBGRADER_MUTANTS different test cells, spread over the
+    notebook (each the table's first that breaks its cell alone), and the assignment's extra students."""
+    table, single = mistakes(assignment), {}
     for cell in points_of(assignment):
-        alone = [name for name, (_, _, broken) in table.items() if broken == {cell}]
-        for name in (alone or [name for name, (_, _, broken) in table.items() if cell in broken])[:1]:
-            chosen[name] = table[name]
+        for name in [name for name, (_, _, broken) in table.items() if broken == {cell}][:1]:
+            single[cell] = name
+    cells = list(single)
+    spread = [cells[round(i * (len(cells) - 1) / max(1, NBGRADER_MUTANTS - 1))] for i in range(NBGRADER_MUTANTS)]
+    chosen = {single[cell]: table[single[cell]] for cell in dict.fromkeys(spread)}
     return {**chosen, **EXTRA_STUDENTS.get(assignment, {})}
 
 
