@@ -1,6 +1,8 @@
 """Shared fixtures. Figures are drawn off-screen; every test starts from the same seed."""
 
+import atexit
 import os
+import shutil
 import tempfile
 
 # Session-wide settings, once: figures off-screen, no network for Hugging Face (nothing here may touch it; set
@@ -11,6 +13,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 # Models the tests (and the notebooks they run) train are cached in a folder of this run only: nothing an earlier
 # run left in build/ or ~/.cache is read. Stores made later (and the notebooks' kernels) read it from here.
 os.environ["COURSE_CACHE_DIR"] = tempfile.mkdtemp(prefix="course-test-cache-")
+atexit.register(shutil.rmtree, os.environ["COURSE_CACHE_DIR"], ignore_errors=True)  # gone when the run ends
 
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
