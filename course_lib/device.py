@@ -62,8 +62,10 @@ def preserved_random_state():
 def seeded(seed: int):
     """A block whose Python, NumPy and PyTorch draws all follow from `seed` (a recipe's), on generators forked
     from the caller's: the caller's own are given back untouched, whatever the block seeds or draws."""
-    with preserved_random_state():
-        seed_everything(seed)
+    with preserved_random_state():  # everything below seeds the forked copies, given back on the way out
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
         yield
 
 
