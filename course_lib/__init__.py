@@ -2,7 +2,7 @@
 
 One idea per file:
 - `device` (where tensors live, seeding without touching the caller's generators), `train` (one training loop),
-  `checkpoints` (safetensors files with their recipe and loss history);
+  `checkpoints` (safetensors files with their recipe and loss history), `validation` (one-line argument errors);
 - `data` (bundled datasets, synthetic scenes, toy text tasks, tokenizers, seeded train/test splits);
 - `models` (PCA, autoencoders, CNNs, attention, transformers, seq2seq, CLIP, VAE, U-Net, LLaVA, LoRA): the
   networks, nothing about where their weights come from;

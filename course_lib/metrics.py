@@ -8,13 +8,23 @@ import warnings
 import torch
 from sklearn.neighbors import KNeighborsClassifier
 
+from course_lib.validation import require_tensor
+
 
 def reconstruction_mse(x: torch.Tensor, x_hat: torch.Tensor) -> float:
     """Mean squared error per pixel between images and their reconstructions."""
-    _check_tensors(x=x, x_hat=x_hat)
+    _check_pair(x, x_hat)
+    return _squared_errors(x, x_hat).mean().item()
+
+
+def _check_pair(x: torch.Tensor, x_hat: torch.Tensor) -> None:
+    require_tensor(x=x, x_hat=x_hat)
     if x.shape != x_hat.shape:
         raise ValueError(f"Shapes differ: x {tuple(x.shape)} vs x_hat {tuple(x_hat.shape)}.")
-    return torch.mean((x.detach().cpu().double() - x_hat.detach().cpu().double()) ** 2).item()
+
+
+def _squared_errors(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    return (x.detach().cpu().double() - x_hat.detach().cpu().double()) ** 2
 
 
 def psnr(x: torch.Tensor, x_hat: torch.Tensor, max_value: float = 1.0, per_image: bool = False
@@ -25,28 +35,20 @@ def psnr(x: torch.Tensor, x_hat: torch.Tensor, max_value: float = 1.0, per_image
     the stacked array); per_image=True gives each image's own PSNR instead, a tensor (N,). max_value is the
     largest possible pixel value: 1 for images in [0, 1], 255 for uint8 images.
     """
-    _check_tensors(x=x, x_hat=x_hat)
+    _check_pair(x, x_hat)
     if isinstance(max_value, bool) or not isinstance(max_value, (int, float)) or not max_value > 0:
         raise ValueError(f"max_value must be a positive number (1 for [0, 1] images, 255 for uint8), got {max_value!r}.")
-    if x.shape != x_hat.shape:
-        raise ValueError(f"Shapes differ: x {tuple(x.shape)} vs x_hat {tuple(x_hat.shape)}.")
     largest = max(x.detach().abs().max().item(), x_hat.detach().abs().max().item()) if x.numel() else 0.0
     if largest > max_value * 1.5:  # e.g. uint8 images (0..255) with the default max_value=1
         warnings.warn(f"psnr: pixel values reach {largest:g} but max_value={max_value:g}; is max_value right "
                       "(255 for uint8 images)?", stacklevel=2)
     if not per_image:
-        mse = reconstruction_mse(x, x_hat)
+        mse = _squared_errors(x, x_hat).mean().item()
         return math.inf if mse == 0 else 10.0 * math.log10(max_value**2 / mse)
     if x.ndim < 2:
         raise ValueError(f"per_image=True needs a batch of images (N, ...), got shape {tuple(x.shape)}.")
-    mse = ((x.detach().cpu().double() - x_hat.detach().cpu().double()) ** 2).flatten(1).mean(1)  # (N,)
+    mse = _squared_errors(x, x_hat).flatten(1).mean(1)  # (N,)
     return 10.0 * torch.log10(max_value**2 / mse)  # inf where an image is reproduced exactly
-
-
-def _check_tensors(**tensors) -> None:
-    for name, t in tensors.items():
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__} (convert with torch.as_tensor).")
 
 
 def knn_accuracy(
@@ -64,7 +66,7 @@ def principal_angles(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     a or b counts only its rank), cosines from the SVD of Q_a^T Q_b, and for small angles the more accurate sines
     of the part of one basis the other misses. There are min(rank a, rank b) angles.
     """
-    _check_tensors(a=a, b=b)
+    require_tensor(a=a, b=b)
     if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[0]:
         raise ValueError(f"Expected a (d, k) and b (d, m) with the same d, got {tuple(a.shape)} and {tuple(b.shape)}.")
     qa, qb = _orthonormal_basis(a), _orthonormal_basis(b)

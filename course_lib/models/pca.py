@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from course_lib.validation import require_tensor
+
 
 class PCA:
     """Principal component analysis with `torch.linalg.svd` (fit / transform / inverse_transform)."""
@@ -24,7 +26,7 @@ class PCA:
 
     def fit(self, x: torch.Tensor) -> "PCA":
         """Learn the mean and the top principal directions of x (n, d)."""
-        _check_input(x, "x")
+        require_tensor(x=x)
         if x.ndim != 2:
             raise ValueError(f"PCA expects a 2-D tensor (samples, features), got shape {tuple(x.shape)}.")
         n, d = x.shape
@@ -45,13 +47,13 @@ class PCA:
 
         The codes are nested: the first k of them are the codes of PCA(k), so one fit serves every k.
         """
-        _check_input(x, "x")
+        require_tensor(x=x)
         v_k = self._components(k)  # (k, d)
         return ((x.double() - self.mean_) @ v_k.T).to(_float_dtype(x))
 
     def inverse_transform(self, z: torch.Tensor) -> torch.Tensor:
         """Back to pixel space: x_hat = z V_k^T + mean, shape (n, d), with k = z.shape[1]."""
-        _check_input(z, "z")
+        require_tensor(z=z)
         v_k = self._components(z.shape[1])
         return (z.double() @ v_k + self.mean_).to(_float_dtype(z))
 
@@ -73,11 +75,6 @@ def _fix_signs(vt: torch.Tensor) -> torch.Tensor:
     biggest = vt.abs().argmax(dim=1)
     signs = torch.sign(vt[torch.arange(len(vt)), biggest])
     return vt * signs[:, None]
-
-
-def _check_input(x, name: str) -> None:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__} (convert with torch.as_tensor).")
 
 
 def _float_dtype(x: torch.Tensor) -> torch.dtype:

@@ -97,9 +97,8 @@ class TransformerEncoder(nn.Module):
         length = inputs.shape[1]
         if length > self.max_len:
             raise ValueError(f"A sequence of {length} tokens is longer than this model's max_len={self.max_len}.")
-        if inputs.is_floating_point():
-            return inputs + self.positions[:length]
-        return self.embed(inputs) * math.sqrt(self.d_model) + self.positions[:length]
+        x = inputs if inputs.is_floating_point() else self.embed(inputs) * math.sqrt(self.d_model)
+        return x + self.positions[:length]
 
 
 class TinyTransformer(nn.Module):

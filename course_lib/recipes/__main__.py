@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from course_lib.device import get_device
 from course_lib.recipes.registry import ENTRIES, Entry, entry, stale_files
 from course_lib.recipes.store import Store, default_cache_dir, shipped_dir
 
@@ -43,17 +44,16 @@ def list_recipes(store: Store) -> str:
 
 def train_recipes(names: list[str], device: str | None, to: Path | None) -> list[tuple[str, float, float]]:
     """Train each recipe from scratch (what it builds on is loaded) and save it; (name, seconds, last loss)."""
-    summary = []
+    summary, owned = [], {x.recipe.filename for x in ENTRIES}
     for e in [entry(name) for name in names]:
         target = to or (shipped_dir() if e.shipped else default_cache_dir())
-        store = Store(torch.device(device) if device else Store.for_notebook().device, True, shipped_dir(), target)
+        store = Store(get_device(device), True, shipped_dir(), target)
         print(f"{e.name}: training {e.recipe.filename} -> {target}", flush=True)
         start = time.perf_counter()
         trained = store.train(e.recipe)
         seconds = time.perf_counter() - start
         for old in target.glob(f"{e.recipe.stem}-*.safetensors"):  # the same model under an older key
-            if old.name != e.recipe.filename and old.name.rsplit("-", 1)[0] == e.recipe.stem \
-                    and old.name not in {x.recipe.filename for x in ENTRIES}:
+            if old.name.rsplit("-", 1)[0] == e.recipe.stem and old.name not in owned:
                 old.unlink()
         summary.append((e.name, seconds, trained.history[-1]))
     return summary

@@ -88,10 +88,18 @@ class Store:
 
     def find(self, recipe: Recipe) -> tuple[Source, Path] | None:
         """Where the checkpoint of exactly this recipe is, if anywhere."""
+        found = self._find(recipe)
+        return None if found is None else found[:2]
+
+    def _find(self, recipe: Recipe) -> tuple[Source, Path, dict] | None:
+        """(source, path, metadata) of the recipe's checkpoint: the metadata is read once, here."""
+        identity, filename = recipe.identity(), recipe.filename
         for source, folder in self.folders():
-            path = folder / recipe.filename
-            if path.is_file() and read_metadata(path)["config"] == recipe.identity():
-                return source, path
+            path = folder / filename
+            if path.is_file():
+                metadata = read_metadata(path)
+                if metadata["config"] == identity:
+                    return source, path, metadata
         return None
 
     def load(self, recipe: Recipe) -> Trained:
@@ -99,11 +107,11 @@ class Store:
         _check_recipe(recipe)
         with seeded(recipe.seed):  # the initial weights are part of the recipe
             model = recipe.build(self).to(self.device)
-            found = self.find(recipe)
+            found = self._find(recipe)
             if found is not None:
-                source, path = found
+                source, path, metadata = found
                 load_checkpoint(recipe.weights(model), path)
-                return Trained(recipe.finish(model), source, read_metadata(path)["history"])
+                return Trained(recipe.finish(model), source, metadata["history"])
             if not self.train_missing:
                 raise FileNotFoundError(f"No checkpoint {recipe.filename} in {[str(f) for _, f in self.folders()]}.")
             _warn_if_shipped(recipe, self)
