@@ -21,7 +21,7 @@ import torch  # noqa: E402
 
 from course_lib import seed_everything  # noqa: E402
 from course_lib.data import load_digits  # noqa: E402
-from course_lib.recipes.store import Store, shipped_dir  # noqa: E402
+from course_lib.recipes.store import Store  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -47,7 +47,7 @@ def tmp_store(tmp_path):
 @pytest.fixture(scope="session")
 def shipped_store():
     """A CPU store that only loads the shipped checkpoints: a missing one is an error, never a training run."""
-    return Store(torch.device("cpu"), False, shipped_dir(), None, train_missing=False)
+    return Store.shipped_only()
 
 
 # The slow groups: `make test-fast` (pytest -m "not slow") leaves them out for the inner loop; `make test` runs

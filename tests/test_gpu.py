@@ -18,7 +18,6 @@ from course_lib.train import train
 from course_lib.clip_metrics import MiniCLIPEncoders
 from course_lib.recipes import AutoencoderRecipe, CLIPRecipe, JudgeRecipe, Store, UNetRecipe, mini_stable_diffusion
 from course_lib.recipes.diffusion import single_object_prompts
-from course_lib.recipes.store import shipped_dir
 
 OTHER = os.environ.get("COURSE_GPU_TEST_DEVICE", "cuda")
 pytestmark = [
@@ -30,7 +29,7 @@ pytestmark = [
 
 def shipped(device: str) -> Store:
     """Loads the shipped checkpoints onto `device`; never trains."""
-    return Store(torch.device(device), False, shipped_dir(), None, train_missing=False)
+    return Store.shipped_only(device)
 
 
 @pytest.fixture(autouse=True)

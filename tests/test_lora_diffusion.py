@@ -25,7 +25,7 @@ from course_lib.data.shapes import make_scenes
 from course_lib.models.lora import count_parameters, lora_layers, merge_lora, unmerge_lora
 
 
-SHIPPED = Store(torch.device("cpu"), False, shipped_dir(), None, train_missing=False)  # never trains
+SHIPPED = Store.shipped_only()  # never trains
 TRAINS = Store(torch.device("cpu"), False, shipped_dir(), None)  # trains what is not shipped, saves nothing
 RECIPES = {"with prior": LoRARecipe(), "without prior": LoRARecipe.without_prior()}
 UNET_PARAMETERS, LORA_PARAMETERS = 1_378_052, 5_888  # 5 cross-attention blocks x (k, v) x r (in + out)

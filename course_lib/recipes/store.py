@@ -82,6 +82,11 @@ class Store:
         fresh = Path(tempfile.mkdtemp(prefix="course-trained-"))  # this run's models only
         return cls(get_device(device), progress, None, fresh)
 
+    @classmethod
+    def shipped_only(cls, device: str | torch.device = "cpu") -> "Store":
+        """Loads only the checkpoints shipped with course_lib: a missing one is an error, never a training run."""
+        return cls(get_device(device), False, shipped_dir(), None, train_missing=False)
+
     def folders(self) -> list[tuple[Source, Path]]:
         found = [(Source.SHIPPED, self.shipped), (Source.CACHED, self.cache)]
         return [(source, Path(folder)) for source, folder in found if folder is not None]
