@@ -95,13 +95,19 @@ except OSError as error:
 import os
 os.remove("/tmp/flood")"""
 
+# The cell waits until every child holds its memory, so the tree is over the cap while this cell runs, however
+# busy the machine: the kill (and the lost cell) is this cell's, not a later one's.
 FORK_MEMORY = """import os, time
+ready, told = os.pipe()
 for _ in range(6):
     if os.fork() == 0:
         hog = bytearray(250 * 2**20)
         hog[::4096] = b"x" * len(range(0, len(hog), 4096))
+        os.write(told, b"1")
         time.sleep(60)
         os._exit(0)
+for _ in range(6):
+    os.read(ready, 1)
 time.sleep(30)"""
 
 FORK_BOMB = """import os, time
