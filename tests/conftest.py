@@ -10,10 +10,14 @@ import tempfile
 # as fast and far faster when other programs share the machine.
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ["HF_HUB_OFFLINE"] = "1"
+# Every temporary file of this run (pytest's tmp_path, the grader's scratch folders, the kernels' files) goes into
+# one folder of this process, removed when it ends: nothing is read from or left in the machine's /tmp.
+RUN_TMP = tempfile.mkdtemp(prefix="course-test-")
+os.environ["TMPDIR"] = tempfile.tempdir = RUN_TMP
+atexit.register(shutil.rmtree, RUN_TMP, ignore_errors=True)
 # Models the tests (and the notebooks they run) train are cached in a folder of this run only: nothing an earlier
 # run left in build/ or ~/.cache is read. Stores made later (and the notebooks' kernels) read it from here.
-os.environ["COURSE_CACHE_DIR"] = tempfile.mkdtemp(prefix="course-test-cache-")
-atexit.register(shutil.rmtree, os.environ["COURSE_CACHE_DIR"], ignore_errors=True)  # gone when the run ends
+os.environ["COURSE_CACHE_DIR"] = tempfile.mkdtemp(prefix="cache-")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402

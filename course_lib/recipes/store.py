@@ -11,8 +11,10 @@ shipped or cached is read or overwritten.
 
 from __future__ import annotations
 
+import atexit
 import enum
 import os
+import shutil
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -79,7 +81,8 @@ class Store:
             raise TypeError(f"use_checkpoints must be True or False, got {use_checkpoints!r}.")
         if use_checkpoints:
             return cls(get_device(device), progress, shipped_dir(), default_cache_dir())
-        fresh = Path(tempfile.mkdtemp(prefix="course-trained-"))  # this run's models only
+        fresh = Path(tempfile.mkdtemp(prefix="course-trained-"))  # this run's models only,
+        atexit.register(shutil.rmtree, fresh, ignore_errors=True)  # removed when the kernel ends
         return cls(get_device(device), progress, None, fresh)
 
     @classmethod
