@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from benchmarks.bench import BUDGETS, budget_failures, slowest_cells
+from benchmarks.bench import BUDGETS, NOTEBOOK_BUDGETS, budget_failures, slowest_cells
 from benchmarks.markdown import table
 
 
@@ -22,6 +22,14 @@ def test_budgets_pass_when_kept_and_name_what_is_broken():
     assert [f.split(":")[0] for f in budget_failures(many, smoke)] == ["whole course, full mode"]
     slow_smoke = {"lectures/01.ipynb": BUDGETS["whole course, smoke mode"] + 1}
     assert [f.split(":")[0] for f in budget_failures(full, slow_smoke)] == ["whole course, smoke mode"]
+
+
+def test_a_lecture_with_its_own_budget_is_held_to_it():
+    lecture8 = "lectures/08_vision_transformers.ipynb"
+    full, smoke = NOTEBOOK_BUDGETS[(lecture8, "full")], NOTEBOOK_BUDGETS[(lecture8, "smoke")]
+    assert budget_failures({lecture8: full}, {lecture8: smoke}) == []
+    assert budget_failures({lecture8: full + 1}, {lecture8: smoke + 1}) == [
+        f"{lecture8}, full mode: {full + 1} s > {full} s", f"{lecture8}, smoke mode: {smoke + 1} s > {smoke} s"]
 
 
 def test_slowest_cells_reads_papermill_durations(tmp_path):

@@ -38,6 +38,8 @@ POINTS = {  # assignment: points of each autograded test cell (the notebook must
                   "test_guided_predict": 2},
     "llava_lora": {"test_connect": 3, "test_lora_init": 2, "test_lora_forward": 2, "test_lora_merge": 2,
                    "test_assemble_prompt": 3},
+    "vit": {"test_patchify": 3, "test_patch_embed": 1, "test_sinusoidal": 3, "test_rollout": 3, "test_se_block": 3,
+            "test_quiz": 1},
 }
 
 

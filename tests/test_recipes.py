@@ -197,4 +197,4 @@ def test_every_lecture_makes_its_store_with_the_same_line():
             using.append(path.name)
             assert code.count(line) == 1, path.name
             assert "directories=" not in code and "save_to=" not in code, path.name
-    assert len(using) == 6  # every lecture but 3 (convolutions), which trains nothing it would keep
+    assert len(using) == 7  # every lecture but 3 (convolutions), which trains nothing it would keep

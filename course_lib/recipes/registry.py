@@ -18,6 +18,8 @@ from course_lib.recipes.diffusion import JudgeRecipe, UNetRecipe, VAERecipe
 from course_lib.recipes.llava import LLaVARecipe, LMRecipe
 from course_lib.recipes.lora import LoRARecipe
 from course_lib.recipes.sequences import LECTURE4_ATTENTIONS, Seq2SeqRecipe, TransformerRecipe
+from course_lib.recipes.vision import (LECTURE8_CNN_ATTENTIONS, LECTURE8_FRACTIONS, LECTURE8_SHIFTED, CNNRecipe,
+                                      ViTRecipe)
 from course_lib.recipes.visual_attention import VisualAttentionRecipe
 
 
@@ -55,6 +57,14 @@ def _entries() -> list[Entry]:
     for connector in ("linear", "mlp"):
         entries.append(Entry(f"llava-{connector}-aligned", 7, LLaVARecipe(connector=connector).alignment, True))
         entries.append(Entry(f"llava-{connector}", 7, LLaVARecipe(connector=connector), True))
+    for fraction in LECTURE8_FRACTIONS:
+        percent = f"{round(100 * fraction)}pct"
+        entries.append(Entry(f"vit-{percent}", 8, ViTRecipe(train_fraction=fraction), True))
+        entries.append(Entry(f"cnn-{percent}", 8, CNNRecipe(train_fraction=fraction), True))
+    entries += [Entry(f"vit-{positions}", 8, ViTRecipe(positions=positions), True) for positions in ("learned2d", "none")]
+    entries.append(Entry("vit-shifted", 8, LECTURE8_SHIFTED, True))
+    entries += [Entry(f"cnn-{attention}", 8, CNNRecipe(attention=attention), True)
+                for attention in LECTURE8_CNN_ATTENTIONS]
     return entries
 
 
