@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from course_lib.recipes.registry import ENTRIES
+
 REPO = Path(__file__).resolve().parent.parent
 LECTURE = REPO / "lectures" / "05_clip.ipynb"
 
@@ -70,7 +72,8 @@ print(json.dumps({"module": course_lib.__file__, "weights": str(shipped_dir()), 
 """
     out = json.loads(run([str(python), "-c", code], cwd=work, env=env_for(work)).strip().splitlines()[-1])
     assert "site-packages" in out["module"] and str(REPO) not in out["module"]
-    assert out["weights"].startswith(str(python.parent.parent)) and out["files"] == 26
+    shipped = {e.recipe.filename for e in ENTRIES if e.shipped}  # every shipped checkpoint, in the wheel
+    assert out["weights"].startswith(str(python.parent.parent)) and out["files"] == len(shipped)
     assert out["source"] == "SHIPPED"
     assert not (work / "cache").exists()  # loaded, nothing trained
 
