@@ -11,3 +11,16 @@ def require_tensor(**arguments) -> None:
         if not isinstance(value, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__} "
                             "(convert with torch.as_tensor).")
+
+
+def image_batch(x: torch.Tensor, image_shape: tuple[int, int], in_channels: int = 1) -> torch.Tensor:
+    """Rows (B, H*W) -> images (B, 1, H, W) for one-channel models; images (B, C, H, W) pass through unchanged;
+    anything else is a ValueError saying which shapes are expected."""
+    height, width = image_shape
+    if isinstance(x, torch.Tensor) and x.ndim == 2 and in_channels == 1 and x.shape[1] == height * width:
+        return x.reshape(len(x), 1, height, width)
+    if not isinstance(x, torch.Tensor) or x.ndim != 4 or tuple(x.shape[1:]) != (in_channels, height, width):
+        rows = f"(B, {height * width}) or " if in_channels == 1 else ""
+        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"images must be {rows}(B, {in_channels}, {height}, {width}), got {got}.")
+    return x

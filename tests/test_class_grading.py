@@ -32,7 +32,7 @@ from classgrade_students import (HOSTILE_SCORES, REFUSED_FOLDERS, SECRET_ENV, SE
 SANDBOXED = bwrap_works()
 needs_bwrap = pytest.mark.skipif(not SANDBOXED, reason="bubblewrap is not available: files are not isolated")
 # cell_timeout: long enough for any honest cell on a busy machine, short for the infinite loop
-SETTINGS = Settings(cell_timeout=10, notebook_timeout=90, memory_mb=1024, disk_mb=64, output_mb=1, trust_submissions=True)
+SETTINGS = Settings(cell_timeout=5, notebook_timeout=90, memory_mb=1024, disk_mb=64, output_mb=1, trust_submissions=True)
 
 
 def students(course: Path) -> dict[str, object]:

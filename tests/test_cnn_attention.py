@@ -132,7 +132,7 @@ def test_parameter_counts_of_the_attention_variants():
     (lambda: NonLocalBlock(8, inner=0), "inner must be a positive integer"),
     (lambda: SqueezeExcitation(4).gates(torch.rand(4, 3, 3)), r"x must be feature maps \(B, C, H, W\)"),
     (lambda: NonLocalBlock(4)(torch.rand(2, 4)), r"x must be feature maps"),
-    (lambda: AttentionCNN((4, 8))(torch.rand(2, 63)), r"x must be \(B, 64\) or \(B, 1, 8, 8\)"),
+    (lambda: AttentionCNN((4, 8))(torch.rand(2, 63)), r"images must be \(B, 64\) or \(B, 1, 8, 8\)"),
 ])
 def test_bad_arguments_give_one_line_errors(make, match):
     with pytest.raises(ValueError, match=match) as excinfo:

@@ -75,15 +75,7 @@ def load_hf_vit(name_or_path: str | Path, device: str | None = None) -> HFViT:
     'google/vit-base-patch16-224' is Google's ViT-B/16 (350 MB): download it once with network, or save it with
     `save_pretrained` into a folder and pass the folder. A classifier checkpoint loads without its head.
     """
-    source, kwargs = _model_source(name_or_path, "config.json", "a Hugging Face model folder",
-                                   "google/vit-base-patch16-224")
-    transformers = _transformers()
-    try:
-        model = transformers.AutoModel.from_pretrained(source, attn_implementation="eager", **kwargs)
-        processor = transformers.AutoImageProcessor.from_pretrained(source, **kwargs)
-    except OSError as err:
-        raise OSError(f"Could not load a ViT from {str(name_or_path)!r}: {err}\nWithout network, pass a local "
-                      "folder made with save_pretrained (model and image processor).") from None
+    model, processor = _eager_model_and_processor(name_or_path, "AutoModel", "google/vit-base-patch16-224", "a ViT")
     if not hasattr(model.config, "patch_size") or not hasattr(model, "embeddings"):
         hint = " For a CLIP, use load_hf_clip_vision." if "clip" in model.config.model_type else ""
         raise ValueError(f"{str(name_or_path)!r} holds a {model.config.model_type!r} model, not a ViT.{hint}")
@@ -93,14 +85,20 @@ def load_hf_vit(name_or_path: str | Path, device: str | None = None) -> HFViT:
 
 def load_hf_clip_vision(name_or_path: str | Path, device: str | None = None) -> HFViT:
     """CLIP's vision tower (a ViT) as an HFViT: the same folder or Hub id as load_hf_clip, eager attention."""
-    source, kwargs = _model_source(name_or_path, "config.json", "a Hugging Face model folder",
-                                   "openai/clip-vit-base-patch32")
-    transformers = _transformers()
-    try:
-        model = transformers.CLIPModel.from_pretrained(source, attn_implementation="eager", **kwargs)
-        processor = transformers.AutoImageProcessor.from_pretrained(source, **kwargs)
-    except OSError as err:
-        raise OSError(f"Could not load a CLIP from {str(name_or_path)!r}: {err}\nWithout network, pass a local "
-                      "folder made with save_pretrained (model and processor).") from None
+    model, processor = _eager_model_and_processor(name_or_path, "CLIPModel", "openai/clip-vit-base-patch32",
+                                                  "a CLIP")
     tower = model.vision_model.eval()  # the text tower is dropped with `model`
     return HFViT(tower if device is None else tower.to(device), processor)
+
+
+def _eager_model_and_processor(name_or_path: str | Path, auto_class: str, example_id: str, what: str):
+    """(model with eager attention, so that it returns its weights; image processor) from a folder or a Hub id."""
+    source, kwargs = _model_source(name_or_path, "config.json", "a Hugging Face model folder", example_id)
+    transformers = _transformers()
+    try:
+        model = getattr(transformers, auto_class).from_pretrained(source, attn_implementation="eager", **kwargs)
+        processor = transformers.AutoImageProcessor.from_pretrained(source, **kwargs)
+    except OSError as err:
+        raise OSError(f"Could not load {what} from {str(name_or_path)!r}: {err}\nWithout network, pass a local "
+                      "folder made with save_pretrained (model and image processor).") from None
+    return model, processor

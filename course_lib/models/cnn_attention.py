@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from course_lib.models.attention import scaled_dot_product_attention
+from course_lib.validation import image_batch
 
 ATTENTIONS = (None, "se", "spatial", "nonlocal")
 
@@ -112,14 +113,8 @@ class AttentionCNN(nn.Module):
         self.classifier = nn.Linear(c2 * (image_shape[0] // 4) * (image_shape[1] // 4), n_classes)
 
     def as_images(self, x: torch.Tensor) -> torch.Tensor:
-        """Rows (B, h*w) -> images (B, 1, h, w) for one-channel models; images pass through unchanged."""
-        height, width = self.image_shape
-        if x.ndim == 2 and self.in_channels == 1 and x.shape[1] == height * width:
-            return x.reshape(len(x), 1, height, width)
-        if x.ndim != 4 or tuple(x.shape[1:]) != (self.in_channels, height, width):
-            rows = f"(B, {height * width}) or " if self.in_channels == 1 else ""
-            raise ValueError(f"x must be {rows}(B, {self.in_channels}, {height}, {width}), got {tuple(x.shape)}.")
-        return x
+        """Rows (B, H*W) -> images (B, 1, H, W) for one-channel models; images (B, C, H, W) pass through unchanged."""
+        return image_batch(x, self.image_shape, self.in_channels)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """x -> the second block's feature maps (B, c2, h/2, w/2), before the attention."""

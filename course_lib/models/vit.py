@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from course_lib.models.transformer import Block, sinusoidal_positions
+from course_lib.validation import image_batch
 
 POSITIONS = ("learned", "learned2d", "sinusoidal", "none")
 
@@ -92,13 +93,7 @@ class ViT(nn.Module):
 
     def as_images(self, x: torch.Tensor) -> torch.Tensor:
         """Rows (B, H*W) -> images (B, 1, H, W) for one-channel models; images (B, C, H, W) pass through unchanged."""
-        height, width = self.image_shape
-        if x.ndim == 2 and self.in_channels == 1 and x.shape[1] == height * width:
-            return x.reshape(len(x), 1, height, width)
-        if x.ndim != 4 or tuple(x.shape[1:]) != (self.in_channels, height, width):
-            rows = f"(B, {height * width}) or " if self.in_channels == 1 else ""
-            raise ValueError(f"images must be {rows}(B, {self.in_channels}, {height}, {width}), got {tuple(x.shape)}.")
-        return x
+        return image_batch(x, self.image_shape, self.in_channels)
 
     def position_table(self) -> torch.Tensor | None:
         """(N+1, d) what is added to the tokens, [CLS] first; None for positions='none'."""
