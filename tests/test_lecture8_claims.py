@@ -59,6 +59,8 @@ def test_sinusoidal_dot_products_depend_only_on_the_offset_and_peak_at_zero():
     table = sinusoidal_positions(64, 32)
     dots = table @ table.T
     torch.testing.assert_close(dots[0, 5], dots[20, 25])
+    omega = 10000.0 ** (-torch.arange(0, 32, 2) / 32)  # the 16 frequencies
+    torch.testing.assert_close(dots[3, 10], torch.cos(7 * omega).sum(), atol=1e-4, rtol=1e-4)  # sum_i cos(k w_i)
     for p in (0, 20, 40):
         assert dots[p].argmax() == p
 
