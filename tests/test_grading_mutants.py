@@ -5,7 +5,7 @@ table of the exercise (grading/checks/<assignment>.py: the one list of classic m
 the same parts, tests/test_trusted_checks.py). A new exercise adds its table and one line to POINTS, no module.
 - every mistake, in-process: the *hidden* tests alone (without the visible ones) fail exactly in the test cells of
   the broken part, and the solution passes them all;
-- three mistakes in different parts (and a few more students, EXTRA_STUDENTS), through nbgrader, in the same autograde run
+- two mistakes in different parts (and a few more students, EXTRA_STUDENTS), through nbgrader, in the same autograde run
   as the grading check of the assignment (the solution earns every point, the untouched release none, exercises/
   is fresh and leaks nothing): the broken part's test cells score 0, every other one full marks.
 """
@@ -63,7 +63,8 @@ def mistakes(assignment: str) -> dict[str, tuple[str, list, set[str]]]:
     return {name: (m.cell, list(m.edits), set(m.parts)) for name, m in load_table(assignment).mistakes.items()}
 
 
-NBGRADER_MUTANTS = 3  # per assignment: each costs a kernel run (several seconds); every mistake runs in-process
+NBGRADER_MUTANTS = 2  # per assignment (the first and the last test cell's): each costs a kernel run of several
+# seconds; every mistake of the table runs in-process above
 
 
 def autograded(assignment: str) -> dict[str, tuple[str, list, set[str]]]:

@@ -89,7 +89,8 @@ def students(root: Path) -> dict[str, tuple[nbformat.NotebookNode, int]]:
     cell = next(c for c in wrong.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "conv2d")
     cell.source = cell.source.replace("i * stride : i * stride + k_h, j * stride : j * stride + k_w",
                                       "i : i + k_h, j : j + k_w")
-    return {"solution": (solution(), FULL), "release": (release(), 0), "input-transformer": (transformer, 0),
+    # the untouched release (0 points) is graded by the grading check and tests/test_trusted_checks.py
+    return {"solution": (solution(), FULL), "input-transformer": (transformer, 0),
             "always-equal": (equal, 0), "magicmock": (mock, 0), "caller-frame": (caller, 0),
             "patched-allclose": (zeros, 3), "saved-conv2d": (saved, FULL - 4), "getattr-conv2d": (lookup, FULL - 4),
             "leaks-hidden": (leak, FULL), "forgot-stride": (wrong, FULL - 4)}
