@@ -13,6 +13,18 @@ def require_tensor(**arguments) -> None:
                             "(convert with torch.as_tensor).")
 
 
+def describe(x) -> str:
+    """How a bad argument looks in an error message: its shape if it is a tensor, else its type."""
+    return f"shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
+
+
+def require_positive_int(**arguments) -> None:
+    """Each keyword argument must be an int of at least 1 (not a bool): a ValueError naming the first that is not."""
+    for name, value in arguments.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+
+
 def image_batch(x: torch.Tensor, image_shape: tuple[int, int], in_channels: int = 1) -> torch.Tensor:
     """Rows (B, H*W) -> images (B, 1, H, W) for one-channel models; images (B, C, H, W) pass through unchanged;
     anything else is a ValueError saying which shapes are expected."""

@@ -22,6 +22,7 @@ from torch.nn import functional as F
 
 from course_lib.device import seeded
 from course_lib.models.attention import MultiHeadAttention
+from course_lib.validation import describe
 
 HEAD_FUSIONS = ("mean", "max")
 
@@ -52,7 +53,7 @@ def cls_attention_grid(weights_row: torch.Tensor, grid: tuple[int, int]) -> torc
     gh, gw = _check_grid(grid)
     if not isinstance(weights_row, torch.Tensor) or weights_row.ndim < 1 or weights_row.shape[-1] != gh * gw + 1:
         raise ValueError(f"weights_row must end in N+1 = {gh * gw + 1} weights ([CLS] then {gh}x{gw} patches), "
-                         f"got {_describe(weights_row)}.")
+                         f"got {describe(weights_row)}.")
     return weights_row[..., 1:].reshape(*weights_row.shape[:-1], gh, gw)
 
 
@@ -66,7 +67,7 @@ def plot_cls_attention(image: torch.Tensor, maps: torch.Tensor, grid: tuple[int,
         maps = maps[:, 0]  # (layers, 1, heads, ...) from attention_maps of one image
     if not isinstance(maps, torch.Tensor) or maps.ndim != 4:
         raise ValueError(f"maps must be one image's (layers, heads, N+1, N+1) (pick image b with maps[:, b]), "
-                         f"got {_describe(maps)}.")
+                         f"got {describe(maps)}.")
     heat = cls_attention_grid(maps[:, :, 0, :], grid)  # (layers, heads, gh, gw)
     n_layers, n_heads = heat.shape[:2]
     fig, axes = plt.subplots(n_layers, n_heads + 1, figsize=(size * (n_heads + 1), size * n_layers), squeeze=False)
@@ -87,9 +88,9 @@ def plot_rollout(images: torch.Tensor, rollouts: torch.Tensor, grid: tuple[int, 
                  size: float = 1.8) -> plt.Figure:
     """Images (B, C, H, W) in [0, 1] above their rollout's [CLS] row (rollouts (B, N+1, N+1)) laid over them."""
     if not isinstance(images, torch.Tensor) or images.ndim != 4:
-        raise ValueError(f"images must be (B, C, H, W), got {_describe(images)}.")
+        raise ValueError(f"images must be (B, C, H, W), got {describe(images)}.")
     if not isinstance(rollouts, torch.Tensor) or rollouts.ndim != 3 or len(rollouts) != len(images):
-        raise ValueError(f"rollouts must be (B, N+1, N+1) with B = {len(images)}, got {_describe(rollouts)}.")
+        raise ValueError(f"rollouts must be (B, N+1, N+1) with B = {len(images)}, got {describe(rollouts)}.")
     heat = cls_attention_grid(rollouts.detach().cpu()[:, 0, :], grid)  # (B, gh, gw)
     fig, axes = plt.subplots(2, len(images), figsize=(size * len(images), 2 * size), squeeze=False)
     for b, image in enumerate(images):
@@ -108,7 +109,7 @@ def plot_position_similarity(similarity: torch.Tensor, grid: tuple[int, int], *,
     similarity to every position."""
     gh, gw = _check_grid(grid)
     if not isinstance(similarity, torch.Tensor) or similarity.shape != (gh * gw, gh * gw):
-        raise ValueError(f"similarity must be (N, N) with N = {gh * gw}, got {_describe(similarity)}.")
+        raise ValueError(f"similarity must be (N, N) with N = {gh * gw}, got {describe(similarity)}.")
     panels = similarity.detach().cpu().reshape(gh, gw, gh, gw).numpy()
     fig, axes = plt.subplots(gh, gw, figsize=(size * gw + 1, size * gh), squeeze=False)
     for (r, c), ax in np.ndenumerate(axes):
@@ -133,7 +134,7 @@ def window_partition(x: torch.Tensor, grid: tuple[int, int], window: int) -> tor
     """Patch tokens (B, N, d) -> windows (B * n_windows, window^2, d): each window's tokens, row-major inside it."""
     gh, gw = _check_windows(grid, window)
     if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[1] != gh * gw:
-        raise ValueError(f"x must be patch tokens (B, {gh * gw}, d) for a {gh}x{gw} grid, got {_describe(x)}.")
+        raise ValueError(f"x must be patch tokens (B, {gh * gw}, d) for a {gh}x{gw} grid, got {describe(x)}.")
     batch, _, d = x.shape
     x = x.reshape(batch, gh // window, window, gw // window, window, d)  # (B, wrow, row in w, wcol, col in w, d)
     return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window * window, d)
@@ -202,7 +203,7 @@ def _stack_maps(maps) -> torch.Tensor:
             raise ValueError("maps must be a non-empty list of per-layer tensors (B, heads, N, N).")
         maps = torch.stack([m.detach() for m in maps])
     if not isinstance(maps, torch.Tensor) or maps.ndim != 5 or maps.shape[-1] != maps.shape[-2]:
-        raise ValueError(f"maps must be (layers, B, heads, N, N) or a list of (B, heads, N, N), got {_describe(maps)}.")
+        raise ValueError(f"maps must be (layers, B, heads, N, N) or a list of (B, heads, N, N), got {describe(maps)}.")
     return maps.detach().float()
 
 
@@ -223,7 +224,7 @@ def _as_picture(image: torch.Tensor) -> np.ndarray:
     """(1, H, W), (3, H, W) or (H, W) in [0, 1] -> an array imshow draws: (H, W) grey or (H, W, 3) colour."""
     shape = tuple(image.shape) if isinstance(image, torch.Tensor) else ()
     if len(shape) not in (2, 3) or (len(shape) == 3 and shape[0] not in (1, 3)):
-        raise ValueError(f"image must be (1, H, W) grey or (3, H, W) colour in [0, 1], got {_describe(image)}.")
+        raise ValueError(f"image must be (1, H, W) grey or (3, H, W) colour in [0, 1], got {describe(image)}.")
     image = image.detach().cpu().float().clamp(0, 1)
     return image.numpy() if image.ndim == 2 else image.permute(1, 2, 0).squeeze(-1).numpy()
 
@@ -247,6 +248,3 @@ def _timed(run) -> float:
         run()
     return time.perf_counter() - start
 
-
-def _describe(x) -> str:
-    return f"shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__

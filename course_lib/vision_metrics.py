@@ -13,14 +13,10 @@ from torch import nn
 from course_lib.data import load_digits
 from course_lib.metrics import classification_accuracy
 from course_lib.models.hard_attention import vit_logits_with_hard_attention
+from course_lib.models.unet import count_parameters
 from course_lib.models.vit import ViT, nearest_positions, position_similarity
 from course_lib.recipes.vision import LECTURE8_CNN_ATTENTIONS, LECTURE8_FRACTIONS, CNNRecipe, ViTRecipe, digits_subset
 from course_lib.vision_attention import attention_rollout
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def digits_test_accuracy(model: nn.Module) -> float:

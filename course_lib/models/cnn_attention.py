@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from course_lib.models.attention import scaled_dot_product_attention
-from course_lib.validation import image_batch
+from course_lib.validation import describe, image_batch, require_positive_int
 
 ATTENTIONS = (None, "se", "spatial", "nonlocal")
 
@@ -24,7 +24,7 @@ class SqueezeExcitation(nn.Module):
 
     def __init__(self, channels: int, reduction: int = 4):
         super().__init__()
-        _check_positive(channels=channels, reduction=reduction)
+        require_positive_int(channels=channels, reduction=reduction)
         hidden = max(1, channels // reduction)
         self.excite = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(), nn.Linear(hidden, channels), nn.Sigmoid())
 
@@ -43,7 +43,7 @@ class SpatialAttention(nn.Module):
 
     def __init__(self, kernel_size: int = 7):
         super().__init__()
-        _check_positive(kernel_size=kernel_size)
+        require_positive_int(kernel_size=kernel_size)
         if kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd (so the map keeps its size), got {kernel_size}.")
         self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2)
@@ -70,9 +70,9 @@ class NonLocalBlock(nn.Module):
 
     def __init__(self, channels: int, inner: int | None = None):
         super().__init__()
-        _check_positive(channels=channels)
+        require_positive_int(channels=channels)
         inner = max(1, channels // 2) if inner is None else inner
-        _check_positive(inner=inner)
+        require_positive_int(inner=inner)
         self.theta, self.phi, self.g = (nn.Conv2d(channels, inner, kernel_size=1) for _ in range(3))
         self.out = nn.Conv2d(inner, channels, kernel_size=1)
         nn.init.zeros_(self.out.weight)
@@ -139,13 +139,6 @@ class AttentionCNN(nn.Module):
         return None
 
 
-def _check_positive(**arguments: int) -> None:
-    for name, value in arguments.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-
-
 def _check_feature_maps(x: torch.Tensor) -> None:
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"x must be feature maps (B, C, H, W), got {shape}.")
+        raise ValueError(f"x must be feature maps (B, C, H, W), got {describe(x)}.")

@@ -9,13 +9,12 @@ estimator (the one-hot forward, the soft weights' gradient backward: one_hot + w
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch.nn import functional as F
 
-from course_lib.models.attention import merge_heads, split_heads
+from course_lib.models.attention import merge_heads, scaled_dot_product_attention, split_heads
 from course_lib.models.vit import ViT
+from course_lib.validation import describe
 
 
 def hard_attention(weights: torch.Tensor, generator: torch.Generator | None = None,
@@ -37,7 +36,7 @@ def hard_attend(weights: torch.Tensor, values: torch.Tensor, generator: torch.Ge
     """weights (..., L_q, L_k), values (..., L_k, d) -> (each query's picked value (..., L_q, d), the one-hot picks)."""
     one_hot = hard_attention(weights, generator=generator, greedy=greedy)
     if not isinstance(values, torch.Tensor) or values.ndim < 2 or values.shape[-2] != weights.shape[-1]:
-        raise ValueError(f"values must be (..., L_k, d) with L_k = {weights.shape[-1]}, got {_describe(values)}.")
+        raise ValueError(f"values must be (..., L_k, d) with L_k = {weights.shape[-1]}, got {describe(values)}.")
     return one_hot @ values, one_hot  # gradient reaches the values, never the weights
 
 
@@ -55,7 +54,7 @@ def vit_logits_with_hard_attention(model: ViT, images: torch.Tensor, layer: int 
             continue
         attn, h = block.attn, block.ln_1(tokens)
         q, k, v = (split_heads(proj(h), attn.n_heads) for proj in (attn.q_proj, attn.k_proj, attn.v_proj))
-        weights = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1)  # (B, heads, N+1, N+1)
+        _, weights = scaled_dot_product_attention(q, k, v)  # the soft weights (B, heads, N+1, N+1)
         picked, _ = hard_attend(weights, v, generator=generator, greedy=greedy)  # (B, heads, N+1, d_head)
         tokens = tokens + attn.out_proj(merge_heads(picked))
         tokens = tokens + block.mlp(block.ln_2(tokens))
@@ -64,10 +63,7 @@ def vit_logits_with_hard_attention(model: ViT, images: torch.Tensor, layer: int 
 
 def _check_weights(weights: torch.Tensor) -> None:
     if not isinstance(weights, torch.Tensor) or weights.ndim < 1 or not weights.is_floating_point():
-        raise ValueError(f"weights must be a float tensor (..., L_k), got {_describe(weights)}.")
+        raise ValueError(f"weights must be a float tensor (..., L_k), got {describe(weights)}.")
     if (weights < 0).any() or not torch.isfinite(weights).all() or (weights.sum(-1) <= 0).any():
         raise ValueError("weights must be finite and non-negative, with every row summing to more than 0.")
 
-
-def _describe(x) -> str:
-    return f"shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__

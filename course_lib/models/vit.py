@@ -16,14 +16,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from course_lib.models.transformer import Block, sinusoidal_positions
-from course_lib.validation import image_batch
+from course_lib.validation import describe, image_batch, require_positive_int
 
 POSITIONS = ("learned", "learned2d", "sinusoidal", "none")
 
 
 def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
     """(B, C, H, W) -> (B, N, C*P*P): non-overlapping P x P patches, row-major, each flattened in (C, P, P) order."""
-    _check_patch_size(patch_size)
+    require_positive_int(patch_size=patch_size)
     _check_images(images, patch_size)
     batch, channels, height, width = images.shape
     gh, gw, p = height // patch_size, width // patch_size, patch_size
@@ -34,7 +34,7 @@ def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
 
 def unpatchify(patches: torch.Tensor, image_shape: tuple[int, int], patch_size: int) -> torch.Tensor:
     """(B, N, C*P*P) -> (B, C, H, W): the inverse of patchify."""
-    _check_patch_size(patch_size)
+    require_positive_int(patch_size=patch_size)
     height, width = image_shape
     if height % patch_size or width % patch_size:
         raise ValueError(f"image_shape {tuple(image_shape)} is not divisible by patch_size={patch_size}.")
@@ -52,7 +52,7 @@ class PatchEmbedding(nn.Module):
 
     def __init__(self, in_channels: int, patch_size: int, d_model: int):
         super().__init__()
-        _check_patch_size(patch_size)
+        require_positive_int(patch_size=patch_size)
         self.in_channels, self.patch_size = in_channels, patch_size
         self.proj = nn.Conv2d(in_channels, d_model, kernel_size=patch_size, stride=patch_size)
 
@@ -144,7 +144,7 @@ class ViT(nn.Module):
 def position_similarity(embeddings: torch.Tensor) -> torch.Tensor:
     """(N, d) position embeddings -> (N, N) cosine similarities (a zero vector is similar to nothing)."""
     if not isinstance(embeddings, torch.Tensor) or embeddings.ndim != 2:
-        raise ValueError(f"embeddings must be a tensor (N, d), got {_describe(embeddings)}.")
+        raise ValueError(f"embeddings must be a tensor (N, d), got {describe(embeddings)}.")
     unit = F.normalize(embeddings.detach().float(), dim=-1)  # (N, d)
     return unit @ unit.T
 
@@ -153,7 +153,7 @@ def nearest_positions(similarity: torch.Tensor, grid: tuple[int, int], k: int = 
     """(N, N) similarities -> (N, k, 2) long: for each position, the (row, col) of its k most similar others."""
     gh, gw = grid
     if not isinstance(similarity, torch.Tensor) or similarity.shape != (gh * gw, gh * gw):
-        raise ValueError(f"similarity must be (N, N) with N = {gh}*{gw} = {gh * gw}, got {_describe(similarity)}.")
+        raise ValueError(f"similarity must be (N, N) with N = {gh}*{gw} = {gh * gw}, got {describe(similarity)}.")
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k < gh * gw:
         raise ValueError(f"k must be an integer from 1 to N-1 = {gh * gw - 1}, got {k!r}.")
     others = similarity.detach().clone().fill_diagonal_(float("-inf"))  # a position is not its own neighbour
@@ -161,14 +161,9 @@ def nearest_positions(similarity: torch.Tensor, grid: tuple[int, int], k: int = 
     return torch.stack([best // gw, best % gw], dim=-1)  # (N, k, 2): (row, col)
 
 
-def _check_patch_size(patch_size: int) -> None:
-    if isinstance(patch_size, bool) or not isinstance(patch_size, int) or patch_size < 1:
-        raise ValueError(f"patch_size must be a positive integer, got {patch_size!r}.")
-
-
 def _check_images(images: torch.Tensor, patch_size: int) -> None:
     if not isinstance(images, torch.Tensor) or images.ndim != 4:
-        raise ValueError(f"images must be a tensor (B, C, H, W), got {_describe(images)}.")
+        raise ValueError(f"images must be a tensor (B, C, H, W), got {describe(images)}.")
     height, width = images.shape[-2:]
     if height % patch_size or width % patch_size:
         raise ValueError(f"images of height {height} and width {width} cannot be cut into {patch_size}x{patch_size} "
@@ -179,7 +174,7 @@ def _check_vit_arguments(image_size, patch_size, d_model, n_heads, positions) ->
     shape = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     if len(shape) != 2 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape):
         raise ValueError(f"image_size must be a positive integer or (height, width), got {image_size!r}.")
-    _check_patch_size(patch_size)
+    require_positive_int(patch_size=patch_size)
     if shape[0] % patch_size or shape[1] % patch_size:
         raise ValueError(f"image_size {shape} is not divisible by patch_size={patch_size}.")
     if positions not in POSITIONS:
@@ -190,6 +185,3 @@ def _check_vit_arguments(image_size, patch_size, d_model, n_heads, positions) ->
         raise ValueError(f"positions='sinusoidal' needs an even d_model, got {d_model}.")
     return shape
 
-
-def _describe(x) -> str:
-    return f"shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__

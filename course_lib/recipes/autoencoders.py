@@ -6,23 +6,20 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from course_lib.data import ImageDataset, load_digits, load_faces
+from course_lib.data import ImageDataset, load_dataset
 from course_lib.models import ConvAutoencoder, make_autoencoder
 from course_lib.models.autoencoder import Autoencoder
 from course_lib.noise import NOISES, denoising_loss
 from course_lib.recipes.base import Recipe
 from course_lib.train import reconstruction_loss, train
 
-DATASETS = {"digits": load_digits, "faces": load_faces}  # what a recipe's `dataset` names (the default split)
 LECTURE1_LATENT_SIZES = (2, 4, 8, 16, 32)  # the latent sizes lecture 1 compares (and ships)
 LECTURE2_NOISE_LEVELS = {"gaussian": 0.3, "salt_and_pepper": 0.2, "block": 0.25}  # the levels lecture 2 trains at
 
 
 def recipe_data(dataset: str) -> ImageDataset:
     """The bundled dataset a recipe trains on, with its fixed train/test split."""
-    if dataset not in DATASETS:
-        raise ValueError(f"Unknown dataset {dataset!r}: choose one of {sorted(DATASETS)}.")
-    return DATASETS[dataset]()
+    return load_dataset(dataset)
 
 
 @dataclass(frozen=True)
