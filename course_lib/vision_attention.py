@@ -6,6 +6,7 @@
 - `plot_position_similarity`: how alike the learned position embeddings are (the ViT paper's figure 7)
 - `window_mask`, `window_partition`, `windowed_attention`: Swin-style local attention in windows, and
   `attention_cost`, `plot_attention_cost`: its time and memory against global attention as images grow
+  (`best_seconds`: the best of a few timed runs, also used for lecture 8's CNN timings)
 
 Maps are the course's: per layer (B, heads, N, N), rows are queries and sum to 1, token 0 is [CLS] when there is one.
 """
@@ -174,7 +175,7 @@ def attention_cost(grid_sizes: Sequence[int], window: int, d_model: int = 32, n_
         for kind, run in runs.items():
             with torch.no_grad():
                 weights = run()[1]  # warm-up; and the weights whose size we report
-                seconds = min(_timed(run) for _ in range(repeats))
+                seconds = best_seconds(run, repeats)
             rows.append({"grid": g, "tokens": g * g, "kind": kind, "seconds": seconds,
                          "weight_bytes": weights.numel() * weights.element_size()})
     return rows
@@ -242,9 +243,13 @@ def _overlay(ax: plt.Axes, picture: np.ndarray, heat: torch.Tensor | None, alpha
     ax.set_xticks([]), ax.set_yticks([])
 
 
-def _timed(run) -> float:
-    start = time.perf_counter()
+def best_seconds(run, repeats: int) -> float:
+    """The shortest wall time of `repeats` calls of run(), without gradients (warm up before calling this)."""
+    times = []
     with torch.no_grad():
-        run()
-    return time.perf_counter() - start
+        for _ in range(repeats):
+            start = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - start)
+    return min(times)
 
