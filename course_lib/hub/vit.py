@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from course_lib.hub._common import _model_source, _transformers
+from course_lib.hub._common import _as_pictures, _model_source, _transformers
 
 
 class HFViT:
@@ -36,13 +36,7 @@ class HFViT:
 
     def pixel_values(self, images: Any) -> Any:
         """(B, 3, H, W) in [0, 1] -> the model's input (B, 3, S, S): 8-bit pictures through its processor."""
-        import torch
-
-        if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
-            shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-            raise ValueError(f"Expected images as a tensor (batch, 3, height, width) in [0, 1], got {shape}.")
-        pictures = list((images.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8))  # as if read from files
-        return self.processor(images=pictures, return_tensors="pt")["pixel_values"]
+        return self.processor(images=_as_pictures(images), return_tensors="pt")["pixel_values"]
 
     def attention_maps(self, images: Any, batch_size: int = 32) -> Any:
         """(B, 3, H, W) in [0, 1] -> every layer's attention, (layers, B, heads, N+1, N+1), token 0 is [CLS]."""
