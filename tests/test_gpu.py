@@ -27,11 +27,6 @@ pytestmark = [
 ]
 
 
-def shipped(device: str) -> Store:
-    """Loads the shipped checkpoints onto `device`; never trains."""
-    return Store.shipped_only(device)
-
-
 @pytest.fixture(autouse=True)
 def _full_fp32_on_the_gpu():
     """TF32 would round matmuls and convolutions to 10 mantissa bits: compare true fp32."""
@@ -82,11 +77,11 @@ def test_mixed_precision_training_lands_near_fp32():
 def test_shipped_models_give_the_cpu_numbers_on_the_device():
     digits = load_digits()
     x = digits.x_test[:64]
-    ae = {d: shipped(d).load(AutoencoderRecipe.default("mlp", 8)).model
+    ae = {d: Store.shipped_only(d).load(AutoencoderRecipe.default("mlp", 8)).model
           for d in ("cpu", OTHER)}
     with torch.no_grad():
         torch.testing.assert_close(ae[OTHER](x.to(OTHER)).cpu(), ae["cpu"](x), atol=1e-5, rtol=1e-4)
-    clip = {d: MiniCLIPEncoders(shipped(d).load(CLIPRecipe()).model) for d in ("cpu", OTHER)}
+    clip = {d: MiniCLIPEncoders(Store.shipped_only(d).load(CLIPRecipe()).model) for d in ("cpu", OTHER)}
     captions = ["a small red circle", "a large blue square left of a small green triangle"]
     torch.testing.assert_close(clip[OTHER].encode_texts(captions), clip["cpu"].encode_texts(captions),
                                atol=1e-5, rtol=1e-4)
@@ -94,8 +89,8 @@ def test_shipped_models_give_the_cpu_numbers_on_the_device():
 
 def test_mini_stable_diffusion_draws_the_same_images_on_the_device():
     prompts = single_object_prompts()[:8]
-    images = {d: mini_stable_diffusion(UNetRecipe(), shipped(d)).generate(prompts, steps=10, seed=0)
+    images = {d: mini_stable_diffusion(UNetRecipe(), Store.shipped_only(d)).generate(prompts, steps=10, seed=0)
               for d in ("cpu", OTHER)}
     assert (images[OTHER] - images["cpu"]).abs().max() < 0.02  # same noise (drawn on the CPU), same steps
-    judge = shipped("cpu").load(JudgeRecipe()).model
+    judge = Store.shipped_only("cpu").load(JudgeRecipe()).model
     assert judge.read(images[OTHER]) == judge.read(images["cpu"])
