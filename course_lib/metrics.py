@@ -55,8 +55,14 @@ def knn_accuracy(
     codes_train: torch.Tensor, y_train: torch.Tensor, codes_test: torch.Tensor, y_test: torch.Tensor, k: int = 5
 ) -> float:
     """Test accuracy of a k-nearest-neighbour classifier fitted on the training codes."""
+    return (knn_predict(codes_train, y_train, codes_test, k) == y_test.cpu()).double().mean().item()
+
+
+def knn_predict(codes_train: torch.Tensor, y_train: torch.Tensor, codes_test: torch.Tensor, k: int = 5
+                ) -> torch.Tensor:
+    """(n_test,) the labels a k-nearest-neighbour classifier fitted on the training codes gives the test codes."""
     knn = KNeighborsClassifier(n_neighbors=k).fit(codes_train.detach().cpu().numpy(), y_train.cpu().numpy())
-    return float(knn.score(codes_test.detach().cpu().numpy(), y_test.cpu().numpy()))
+    return torch.from_numpy(knn.predict(codes_test.detach().cpu().numpy()))
 
 
 def principal_angles(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
