@@ -81,6 +81,18 @@ def test_the_lectures_decisive_dot_product_example():
     assert (weights @ states - states[1]).abs().max() < 1e-10  # 'the context vector is that state, [5, 0, 1]'
 
 
+def test_the_lectures_numbers_about_the_scale_of_scores():
+    # the question after the [10, 5, 10] example: scores divided by 10 give weights of about 0.01, 0.91, 0.01, 0.07
+    weights = torch.softmax(torch.tensor([15.0, 60, 15, 35]) / 10, dim=0)
+    assert [round(w, 2) for w in weights.tolist()] == [0.01, 0.91, 0.01, 0.07]
+    # section 3: with d_k = 512, q.k of unit-variance vectors has standard deviation sqrt(512) = 22.6: 'about +-45'
+    g = torch.Generator().manual_seed(0)
+    q, k = torch.randn(4000, 512, generator=g), torch.randn(4000, 512, generator=g)
+    spread = (q * k).sum(-1).std().item()
+    assert abs(spread - math.sqrt(512)) < 1.0 and round(2 * math.sqrt(512)) == 45
+    assert abs(((q * k).sum(-1) / math.sqrt(512)).std().item() - 1) < 0.05  # 'back to 1 whatever the dimension'
+
+
 def test_masks_reject_non_bool_and_shapes_that_do_not_fit():
     q = torch.randn(2, 3, 4)
     with pytest.raises(TypeError, match="bool"):

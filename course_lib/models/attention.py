@@ -4,8 +4,9 @@ Conventions: a mask is a bool tensor, True where a query MAY attend to a key (as
 torch.nn.functional.scaled_dot_product_attention); it broadcasts against the scores
 (..., L_q, L_k). Every query needs at least one key it may attend to.
 
-- `additive_score` / `AdditiveAttention`: Bahdanau, score = v^T tanh(W_q q + W_k k)
+- `AdditiveAttention`: Bahdanau, score = v^T tanh(W_q q + W_k k)
 - `MultiplicativeAttention`: Luong's 'dot', 'general' and 'concat' scores
+  (the score functions themselves, and the rest of the table, are in `course_lib.models.scores`)
 - `scaled_dot_product_attention`: softmax(q k^T / sqrt(d_k)) v, with padding and causal masks
 - `MultiHeadAttention`: project, split heads, attend, merge heads, project
 Self-attention is `attn(x, x, x)`; cross-attention is `attn(decoder_states, encoder_states, encoder_states)`.
@@ -17,6 +18,8 @@ import math
 
 import torch
 from torch import nn
+
+from course_lib.models import scores as score_table  # the formulas; imported as a module, not as names
 
 
 def causal_mask(n: int, device: str | torch.device | None = None) -> torch.Tensor:
@@ -65,8 +68,8 @@ class AdditiveAttention(nn.Module):
 
     def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         """query (B, L_q, d_q), keys (B, L_k, d_k) -> scores (B, L_q, L_k)."""
-        hidden = torch.tanh(self.W_q(query)[:, :, None, :] + self.W_k(keys)[:, None, :, :])  # (B, L_q, L_k, h)
-        return self.v(hidden).squeeze(-1)
+        W = torch.cat([self.W_q.weight, self.W_k.weight], dim=1)  # (h, d_q + d_k): W [q; k] = W_q q + W_k k
+        return score_table.additive_score(query, keys, W, self.v.weight[0])
 
     def forward(self, query, keys, values=None, mask=None):
         """Context vectors and weights; see `attend`."""
@@ -96,13 +99,10 @@ class MultiplicativeAttention(nn.Module):
     def score(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         """query (B, L_q, d_q), keys (B, L_k, d_k) -> scores (B, L_q, L_k)."""
         if self.kind == "dot":
-            return query @ keys.transpose(1, 2)
+            return score_table.dot_score(query, keys)
         if self.kind == "general":
-            return query @ self.W(keys).transpose(1, 2)
-        l_q, l_k = query.shape[1], keys.shape[1]
-        pairs = torch.cat([query[:, :, None, :].expand(-1, -1, l_k, -1),
-                           keys[:, None, :, :].expand(-1, l_q, -1, -1)], dim=-1)  # (B, L_q, L_k, d_q + d_k)
-        return self.v(torch.tanh(self.W(pairs))).squeeze(-1)
+            return score_table.general_score(query, keys, self.W.weight)  # W.weight (d_q, d_k)
+        return score_table.additive_score(query, keys, self.W.weight, self.v.weight[0])  # 'concat' = additive
 
     def forward(self, query, keys, values=None, mask=None):
         """Context vectors and weights; see `attend`."""
