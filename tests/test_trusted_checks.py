@@ -171,3 +171,22 @@ def test_a_failing_test_cell_names_the_classic_mistake(tmp_path, edit, hinted):
     assert ("AssertionError" in done.stdout) == (edit is not None)
     assert ("Hint: this looks like a classic mistake" in done.stdout) == hinted
     assert ("multiply by the stride" in done.stdout) == hinted
+
+
+@pytest.mark.parametrize("shortcut", [
+    "from course_lib.models.scores import additive_score as course_score\n    return course_score(query, keys, "
+    "torch.cat([W_q, W_k], 1), v)",
+    "from course_lib.models import scores\n    return scores.additive_score(query, keys, torch.cat([W_q, W_k], 1), v)",
+])
+def test_the_course_score_table_is_no_shortcut_for_the_attention_exercise(shortcut):
+    """Lecture 4's score functions (course_lib.models.scores) compute part 3a's answer: calling them is forbidden."""
+    from classgrade.rules import violations
+    nb = notebook("solutions", "attention")
+    cell = next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "additive")
+    source = "".join(cell["source"])
+    start, end = source.index("### BEGIN SOLUTION"), source.index("### END SOLUTION")
+    cell["source"] = source[:start] + shortcut + "\n    " + source[end:]
+    table = load_table("attention")
+    rule = next(r for r in table.forbid if r.part == "test_additive_score")
+    assert violations(nb, rule), "calling the course's additive_score should be caught"
+    assert not violations(notebook("solutions", "attention"), rule)

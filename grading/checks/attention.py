@@ -250,12 +250,15 @@ TORCH_ATTENTION = ("scaled_dot_product_attention", "multi_head_attention_forward
                    "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention",
                    "_native_multi_head_attention", "_triton_multi_head_attention", "_triton_scaled_dot_attention")
 COURSE = ("masked_softmax", "attend", "AdditiveAttention", "MultiplicativeAttention", "MultiHeadAttention",
-          "split_heads", "merge_heads")  # course_lib.models.attention, apart from causal_mask and padding_mask
+          "split_heads", "merge_heads",  # course_lib.models.attention, apart from causal_mask and padding_mask
+          "content_score", "additive_score", "location_score", "general_score", "dot_score", "scaled_dot_score",
+          "score_table")  # course_lib.models.scores (attention.py imports it as score_table)
 # Part 2b reaches the sdpa and heads cells (it calls them by name). It is graded with the course's attention in
 # place of part 1's (as the tests do), so what part 1 may not call is part 1's business, not part 2b's.
 MHA_FORBIDDEN = ("multi_head_attention_forward", "_native_multi_head_attention", "_triton_multi_head_attention",
                  "MultiHeadAttention", "split_heads", "merge_heads", "forward")
-NO_ATTENTION = "write it yourself: no PyTorch attention (F.scaled_dot_product_attention) or course_lib.models.attention"
+NO_ATTENTION = (
+    "write it yourself: no PyTorch attention (F.scaled_dot_product_attention), course_lib.models.attention or .scores")
 
 SDPA_MASK_BEFORE = """\
     if mask is not None:
