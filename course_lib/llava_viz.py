@@ -1,4 +1,5 @@
-"""Pictures for lecture 7's MiniLLaVA: questions, the model's answers and the truth, right in green, wrong in red."""
+"""Pictures for lecture 7's MiniLLaVA: questions, the model's answers and the truth, right in green, wrong in red;
+what its mistakes share, and an image read as AnyRes views."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from typing import Sequence
 import matplotlib.pyplot as plt
 import torch
 
+from course_lib.anyres import AnyRes
 from course_lib.data.instructions import Instruction
+from course_lib.data.shapes import Scenes
 
 RIGHT, WRONG = "tab:green", "tab:red"
 
@@ -60,3 +63,42 @@ def show_failures(scenes_images: torch.Tensor, instructions: Sequence[Instructio
     images = scenes_images[[instructions[i].scene for i in wrong]]
     return show_answers(images, [instructions[i].question for i in wrong], [answers[i] for i in wrong],
                         [instructions[i].answer for i in wrong], ncols)
+
+
+def mistakes(scenes: Scenes, instructions: Sequence[Instruction], answers: Sequence[str], kind: str
+             ) -> dict[str, int]:
+    """Wrong answers of one kind: {'wrong', 'two objects': how many in two-object scenes}, and for colour questions
+    'other colour': how many name the colour of the scene's other object (a binding error)."""
+    wrong = failures(instructions, answers, kind)
+    objects = [scenes.objects[instructions[i].scene] for i in wrong]
+    counts = {"wrong": len(wrong), "two objects": sum(len(o) == 2 for o in objects)}
+    if kind == "colour":
+        counts["other colour"] = sum(answers[i] in {x.colour for x in o} - {instructions[i].answer}
+                                     for i, o in zip(wrong, objects))
+    return counts
+
+
+def show_anyres(examples: Sequence[tuple[str, AnyRes, Sequence[str]]], *, size: float = 1.9) -> plt.Figure:
+    """One row per (name, AnyRes views, one answer per view): the resized, padded image with its tile grid, then
+    the global view and every tile, each titled with the answer."""
+    ncols = 1 + max(len(views.views) for _, views, _ in examples)
+    fig, axes = plt.subplots(len(examples), ncols, figsize=(ncols * size, len(examples) * size * 1.35),
+                             squeeze=False, layout="constrained")
+    fig.get_layout_engine().set(wspace=0.08)  # a gap between tiles, or a cut object looks whole again
+    for row, (name, views, answers) in zip(axes, examples):
+        if len(answers) != len(views.views):
+            raise ValueError(f"Expected one answer per view ({len(views.views)}), got {len(answers)}.")
+        for ax in row:
+            ax.axis("off")
+        (rows, cols), tile = views.grid, views.views.shape[-1]
+        row[0].imshow(views.padded.permute(1, 2, 0).clamp(0, 1).numpy())  # (H, W, 3)
+        for k in range(1, rows):
+            row[0].axhline(k * tile - 0.5, color="white", lw=1, ls="--")
+        for k in range(1, cols):
+            row[0].axvline(k * tile - 0.5, color="white", lw=1, ls="--")
+        row[0].set_title(textwrap.fill(f"{name}: {rows} x {cols} tiles", 24), fontsize=8)
+        for v, (ax, answer) in enumerate(zip(row[1:], answers)):
+            ax.imshow(views.views[v].permute(1, 2, 0).clamp(0, 1).numpy())
+            label = "global view" if v == 0 else f"tile {v}"
+            ax.set_title(textwrap.fill(f"{label}: {answer}", 22), fontsize=7)
+    return fig
