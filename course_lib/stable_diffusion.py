@@ -17,6 +17,7 @@ from torch.nn import functional as F
 
 from course_lib.data.tokenizer import PAD, Tokenizer, scene_tokenizer
 from course_lib.diffusion import NoiseSchedule, ddim_sample, ddim_timesteps, ddpm_sample, img2img
+from course_lib.inpainting import inpaint
 from course_lib.models.attention import padding_mask
 from course_lib.models.clip import MiniCLIP
 from course_lib.models.unet import UNet
@@ -139,6 +140,26 @@ class MiniStableDiffusion:
             x0 = images.to(self.device) * 2 - 1
         x = img2img(self.unet, x0, self.text(prompts).to(self.device), self.schedule, strength=strength, steps=steps,
                     null_context=self.null_context, guidance_scale=guidance_scale,
+                    generator=torch.Generator().manual_seed(seed), progress=False)
+        return self.decode(x)
+
+    @torch.no_grad()
+    def inpaint(self, images: torch.Tensor, masks: torch.Tensor, prompts: Sequence[str], steps: int = 25,
+                resample: int = 1, guidance_scale: float = 3.0, seed: int = 0) -> torch.Tensor:
+        """Redraw images (N, 3, 32, 32) where masks (N, 1, 32, 32) are True, after the prompts (RePaint, in latents).
+
+        A latent number is redrawn when any pixel it covers (4x4 of them) is masked; the others end equal to the
+        original's latents, which the decoder then paints, as in the VAE's reconstruction."""
+        if masks.dtype != torch.bool or masks.shape != (len(images), 1, *images.shape[2:]):
+            raise ValueError(f"masks must be bool ({len(images)}, 1, {images.shape[2]}, {images.shape[3]}), True "
+                             f"where to redraw; got {tuple(masks.shape)} {masks.dtype}.")
+        if self.vae is not None:
+            x0 = self.vae.to_latent(images.to(self.device))
+            masks = F.max_pool2d(masks.float(), images.shape[-1] // x0.shape[-1]) > 0  # (N, 1, 8, 8)
+        else:
+            x0 = images.to(self.device) * 2 - 1
+        x = inpaint(self.unet, x0, masks.to(self.device), self.text(prompts).to(self.device), self.schedule,
+                    steps=steps, resample=resample, null_context=self.null_context, guidance_scale=guidance_scale,
                     generator=torch.Generator().manual_seed(seed), progress=False)
         return self.decode(x)
 

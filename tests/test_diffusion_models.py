@@ -7,7 +7,7 @@ from course_lib.data.shapes import make_scenes
 from course_lib.diffusion import diffusion_loss, linear_schedule
 from course_lib.judge import Judge, add_gaussian_noise, degrade, gaussian_blur, parse_prompt, scene_labels
 from course_lib.models.unet import UNet, count_parameters
-from course_lib.models.vae import VAE, kl_divergence, vae_loss
+from course_lib.models.vae import VAE, kl_divergence, reparameterise, vae_loss
 from course_lib.train import train
 from course_lib.recipes import CLIPRecipe, Source, Store, UNetRecipe
 from course_lib.recipes.diffusion import single_object_prompts, text_encoder
@@ -158,6 +158,11 @@ def test_pipeline_generates_images_of_the_right_shape_from_untrained_parts(text)
     torch.testing.assert_close(frames[-1], sd.generate(["a small red circle"], steps=3)[0])
     redrawn = sd.img2img(make_scenes(2, seed=1).images, ["a small red circle"] * 2, strength=0.5, steps=4)
     assert redrawn.shape == (2, 3, 32, 32)
+    masks = torch.zeros(2, 1, 32, 32, dtype=torch.bool)
+    masks[..., :, 16:] = True
+    assert sd.inpaint(make_scenes(2, seed=1).images, masks, ["a small red circle"] * 2, steps=3).shape == (2, 3, 32, 32)
+    with pytest.raises(ValueError, match="masks"):
+        sd.inpaint(make_scenes(2, seed=1).images, masks.float(), ["a small red circle"] * 2, steps=3)
     with pytest.raises(ValueError, match="sampler"):
         sd.generate(["a small red circle"], sampler="euler")
     with pytest.raises(ValueError, match="list of prompts"):
@@ -239,3 +244,48 @@ def test_the_pipeline_imports_no_recipe_module():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_the_kl_term_is_torch_distributions_and_the_reparameterised_sample_passes_gradients():
+    mu, logvar = torch.randn(3, 4, 2, 2), 3 * torch.randn(3, 4, 2, 2)
+    posterior = torch.distributions.Normal(mu, (0.5 * logvar).exp())
+    expected = torch.distributions.kl_divergence(posterior, torch.distributions.Normal(0.0, 1.0)).flatten(1).sum(1)
+    torch.testing.assert_close(kl_divergence(mu, logvar), expected, rtol=1e-5, atol=1e-4)
+    mu, logvar = mu.requires_grad_(), logvar.requires_grad_()
+    z = reparameterise(mu, logvar, torch.Generator().manual_seed(0))
+    assert torch.equal(z, reparameterise(mu, logvar, torch.Generator().manual_seed(0)))  # seeded: repeatable
+    z.sum().backward()
+    torch.testing.assert_close(mu.grad, torch.ones_like(mu))
+    torch.testing.assert_close(logvar.grad, (z - mu).detach() / 2)
+    big = reparameterise(torch.full((20000,), 2.0), torch.full((20000,), -2.0), torch.Generator().manual_seed(1))
+    assert abs(big.mean() - 2.0) < 0.02 and abs(big.std() - (-1.0 + 0 * big[0]).exp()) < 0.01  # sigma = e^-1
+
+
+def test_latent_statistics_of_an_untrained_vae_and_bad_arguments():
+    from course_lib.vae_metrics import latent_statistics
+
+    stats = latent_statistics(VAE().eval(), make_scenes(20, seed=6).images, top=5)
+    assert stats.numbers == 256 and stats.top == 5 and 0 < stats.top_share <= 1
+    assert stats.kl_per_number >= 0 and stats.posterior_std > 0 and stats.variance_range[0] <= stats.variance_range[1]
+    with pytest.raises(ValueError, match="top"):
+        latent_statistics(VAE().eval(), make_scenes(20, seed=6).images, top=300)
+
+
+def test_the_unet_drawing_reads_its_levels_widths_and_attention_from_the_model():
+    from matplotlib import pyplot as plt
+
+    from course_lib.unet_diagram import draw_unet, unet_levels
+
+    unet = UNet(4, (16, 24, 32), 12, 2, attention=(False, True, True))
+    assert unet_levels(unet) == [(16, False), (24, True), (32, True)]
+    fig = draw_unet(unet, size=16, text_shape=(7, 12))
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert {"down: 16 ch, 16x16", "up: 24 ch, 8x8", "middle: 32 ch, 4x4"} <= set(texts)
+    assert sum(t.startswith("skip:") for t in texts) == 3 and texts.count("cross-attn") == 2 * 2 + 1
+    assert texts.count("t") == 3 * 2 + 2 + 1 and texts.count("text") == 2 * 2 + 1 + 1  # ResBlocks, attention, legend
+    assert any("7 token states x 12" in t for t in texts)
+    plt.close(fig)
+    with pytest.raises(TypeError, match="UNet"):
+        draw_unet(torch.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="divisible"):
+        draw_unet(unet, size=6)

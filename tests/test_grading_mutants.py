@@ -35,7 +35,7 @@ POINTS = {  # assignment: points of each autograded test cell (the notebook must
     "clip": {"test_clip_logits": 2, "test_clip_loss": 3, "test_class_embeddings": 3, "test_zero_shot_predict": 2,
              "test_recall_at_k": 2},
     "diffusion": {"test_q_sample": 3, "test_ddpm_mean": 2, "test_ddpm_noise": 3, "test_cfg_combine": 2,
-                  "test_guided_predict": 2},
+                  "test_guided_predict": 2, "test_kl_diag_gaussian": 2, "test_reparameterise": 2},
     "llava_lora": {"test_connect": 3, "test_lora_init": 2, "test_lora_forward": 2, "test_lora_merge": 2,
                    "test_assemble_prompt": 3},
     "vit": {"test_patchify": 3, "test_patch_embed": 1, "test_sinusoidal": 3, "test_rollout": 3, "test_se_block": 3,

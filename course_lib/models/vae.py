@@ -5,6 +5,7 @@ Stable Diffusion does not denoise pixels: a VAE first squeezes a 512x512x3 image
 end. Here a 32x32x3 scene (3072 numbers) becomes an 8x8x4 latent (256 numbers): 12x fewer.
 
     mean, logvar = vae.encode(images)        # (B, 4, 8, 8) each: a Gaussian per latent number
+    z = reparameterise(mean, logvar)         # a sample gradients flow through (training)
     images = vae.decode(z)                   # (B, 4, 8, 8) -> (B, 3, 32, 32) in [0, 1]
     z = vae.to_latent(images)                # mean * latent_scale: what the diffusion model sees
     images = vae.from_latent(z)              # decode(z / latent_scale)
@@ -73,8 +74,7 @@ class VAE(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """images -> (reconstruction of a sample z = mean + std * eps, not clipped; mean; logvar): reparameterisation."""
         mean, logvar = self.encode(x)
-        z = mean + (0.5 * logvar).exp() * torch.randn_like(mean)
-        return self.decoder(z), mean, logvar
+        return self.decoder(reparameterise(mean, logvar)), mean, logvar
 
     def to_latent(self, x: torch.Tensor) -> torch.Tensor:
         """images (B, 3, H, W) -> scaled latents (B, 4, H/4, W/4): the mean, times latent_scale."""
@@ -96,6 +96,13 @@ class VAE(nn.Module):
                            for i in range(0, len(images), batch_size)])
         self.latent_scale.fill_(1.0 / means.std().item())
         return self.latent_scale.item()
+
+
+def reparameterise(mean: torch.Tensor, logvar: torch.Tensor,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """z = mean + exp(logvar / 2) * eps, eps ~ N(0, I) from `generator` (on mean's device): gradients reach both."""
+    eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)  # no parameter inside
+    return mean + (0.5 * logvar).exp() * eps
 
 
 def kl_divergence(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -6,10 +6,15 @@ with z = 0, computed here on the trusted side), so that a mistake in the mean co
 hidden tests. Part 3b swaps the student's cfg_combine for a stand-in while guided_predict runs (in the namespace
 guided_predict reads its globals from, as the notebook's recording_cfg_combine does), so that a mistake in part 3a
 costs no points there; the number of images the model saw is checked on the trusted side (one call of 2 B or two
-calls of B are both right).
+calls of B are both right). Part 4b draws at random, so its results are not compared number for number: the
+probe sends back z, the gradients of sum(weights * z) with respect to mu and logvar, and z drawn again from the
+same seed, and `reparameterised` checks here the properties every right answer has (z = mu + sigma eps with eps
+standard normal, gradients 1 and (z - mu) / 2, the same z from the same seed), from the inputs of the solution's run.
 """
 
-from classgrade.table import Check, Forbid, Mistake, Table, close
+import math
+
+from classgrade.table import Check, Forbid, Mistake, Raised, Table, Unsupported, close
 
 # ---------------------------------------------------------------------------------------------------- schedules
 SCHEDULES = {  # name: code binding `schedule` (a generator `gen` seeded from SEED is available)
@@ -277,12 +282,112 @@ def guided_checks() -> list[Check]:
     return checks
 
 
+# ---------------------------------------------------------------------------------------------------- part 4a
+def kl_checks() -> list[Check]:
+    checks = []
+    for shape in ((5, 4, 8, 8), (3, 7), (2, 1, 3, 3, 2), (1, 6), (4, 2, 5)):
+        for spread in ("0.1", "1.0", "3.0"):
+            given = (f"{GEN}\nmu = 2 * torch.randn({shape}, generator=gen)\n"
+                     f"logvar = {spread} * torch.randn({shape}, generator=gen)")
+            checks.append(Check("test_kl_diag_gaussian", f"kl_diag_gaussian, mu and logvar {shape}, logvar = "
+                                f"{spread} x N(0, 1)", "kl_diag_gaussian(mu, logvar)", given, scaled(1e-5, 1e-5)))
+    checks.append(Check("test_kl_diag_gaussian", "kl_diag_gaussian, float64 mu and logvar (3, 2, 4)",
+                        "kl_diag_gaussian(mu, logvar)",
+                        f"{GEN}\nmu, logvar = (torch.randn(3, 2, 4, generator=gen, dtype=torch.float64)\n"
+                        "              for _ in range(2))",
+                        scaled(1e-6, 1e-6)))
+    return checks
+
+
+# ---------------------------------------------------------------------------------------------------- part 4b
+REPARAM_RUN = '''\
+def reparameterise_run(mu, logvar, weights, seed):
+    # z, the gradients of sum(weights * z) with respect to mu and logvar, and z again from the same seed
+    mu_, logvar_ = mu.clone().requires_grad_(True), logvar.clone().requires_grad_(True)
+    z = reparameterise(mu_, logvar_, torch.Generator().manual_seed(seed))
+    (weights * z).sum().backward()
+    again = reparameterise(mu.clone(), logvar.clone(), torch.Generator().manual_seed(seed))
+    return (mu, logvar, weights, z.detach(), mu_.grad, logvar_.grad, again)
+'''
+SAME = close(atol=1e-6)  # the very result compared with (a classic mistake is recognised by its result)
+Z = 6.0  # a statistic more than 6 standard errors off is wrong: a right answer fails once in ~10^9 runs
+
+
+def reparameterised(got, want) -> str | None:
+    """(mu, logvar, weights, z, grad mu, grad logvar, z again): right when z = mu + exp(logvar / 2) eps with eps
+    standard normal, the gradients are weights and weights (z - mu) / 2, and the same seed gives the same z; or
+    when it is want's very result. The inputs are the solution run's (want), never the student's."""
+    if SAME(got, want) is None:
+        return None
+    if isinstance(got, (Raised, Unsupported)) or isinstance(want, (Raised, Unsupported)):
+        return SAME(got, want)
+    why = _reparameterised(got, want)
+    if why is None and _reparameterised(want, want) is not None:  # want is a classic mistake's result
+        return "not the result it is compared with"
+    return why
+
+
+def _reparameterised(got, want) -> str | None:
+    import torch
+
+    if not isinstance(got, tuple) or len(got) != 7:
+        return "cannot read the results"
+    mu, logvar, weights = (w.double() for w in want[:3])
+    z, grad_mu, grad_logvar, again = got[3:]
+    if not isinstance(z, torch.Tensor) or tuple(z.shape) != tuple(mu.shape) or not z.is_floating_point():
+        return f"z should be a float tensor shaped like mu {tuple(mu.shape)}"
+    z = z.double()
+    if not torch.isfinite(z).all():
+        return "z holds NaN or infinite values: sigma = exp(logvar / 2) is defined for every logvar"
+    if not isinstance(again, torch.Tensor) or tuple(again.shape) != tuple(z.shape) or \
+            not torch.equal(again.double(), z):
+        return "the same seed should give the same z: draw eps from the generator"
+    if not isinstance(grad_mu, torch.Tensor) or not isinstance(grad_logvar, torch.Tensor):
+        return "no gradient reached mu or logvar"
+    if grad_mu.abs().max() == 0 and grad_logvar.abs().max() == 0:
+        return "the gradients reaching mu and logvar are zero: z was sampled, not computed as mu + sigma * eps"
+    scale = weights.abs().max().item()
+    if tuple(grad_mu.shape) != tuple(mu.shape) or not torch.allclose(grad_mu.double(), weights, atol=1e-5 * scale):
+        return "the gradient of z with respect to mu should be 1 for every number"
+    expected = 0.5 * (z - mu) * weights
+    if tuple(grad_logvar.shape) != tuple(mu.shape) or \
+            not torch.allclose(grad_logvar.double(), expected, rtol=1e-4, atol=1e-5 * max(1.0, scale)):
+        ratio = (grad_logvar.double() / expected).nanmean().item() if tuple(grad_logvar.shape) == tuple(mu.shape) \
+            else math.nan
+        return f"the gradient of z with respect to logvar should be (z - mu) / 2 = sigma eps / 2 (on average yours " \
+               f"is {ratio:.3g} times that): sigma = exp(logvar / 2)"
+    eps = ((z - mu) / (0.5 * logvar).exp()).flatten()
+    n = eps.numel()
+    if n >= 1000 and (abs(eps.mean().item()) > Z / math.sqrt(n) or abs(eps.std().item() - 1) > Z / math.sqrt(2 * n)):
+        return f"(z - mu) / sigma has mean {eps.mean().item():.3f} and standard deviation {eps.std().item():.3f}; " \
+               "eps should be standard normal (torch.randn) and sigma = exp(logvar / 2)"
+    return None
+
+
+def reparameterise_checks() -> list[Check]:
+    checks = []
+    for shape, dtype in (((8, 4, 8, 8), "torch.float32"), ((3, 5), "torch.float32"),
+                         ((2, 1, 3, 3, 2), "torch.float32"), ((200, 6), "torch.float64"), ((1, 4), "torch.float64")):
+        given = (f"{REPARAM_RUN}\n{GEN}\nmu = 2 * torch.randn({shape}, generator=gen, dtype={dtype})\n"
+                 f"logvar = 4 * torch.rand({shape}, generator=gen, dtype={dtype}) - 3  # sigma from 0.22 to 1.6\n"
+                 f"weights = torch.randn({shape}, generator=gen, dtype={dtype})  # a loss sum(weights * z)")
+        checks.append(Check("test_reparameterise", f"reparameterise, mu and logvar {shape}, {dtype.split('.')[1]}: z, "
+                            "its gradients, and z again from the same seed",
+                            "reparameterise_run(mu, logvar, weights, SEED)", given, reparameterised))
+    return checks
+
+
 # ---------------------------------------------------------------------------------------------------- mistakes
 Q_SAMPLE = "    return alpha_bar.sqrt() * x0 + (1 - alpha_bar).sqrt() * noise"
 RESHAPE = "    alpha_bar = alpha_bar.view(-1, *[1] * (x0.dim() - 1))    # (B, 1, 1, ...): broadcasts over each image\n"
 LAST_STEP = ("    if t == 0:\n        return mean                                                 "
              "# the finished image: no noise at the last step\n")
 CFG = "eps_uncond + guidance_scale * (eps_cond - eps_uncond)"
+KL = "mu ** 2 + logvar.exp() - logvar - 1"
+STD = "std = (0.5 * logvar).exp()"
+TRICK = ("    eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype)  # the randomness, free of parameters\n"
+         "    return mu + std * eps                                             "
+         "# a formula: gradients reach mu and std")  # the two lines that make the trick
 
 # Rules of the intro: not course_lib.diffusion's q_sample, ddpm_step, guided_noise or samplers, nor diffusers'
 # schedulers (the schedules are fine).
@@ -290,10 +395,13 @@ COURSE = ("q_sample", "ddpm_step", "ddim_step", "guided_noise", "ddpm_sample", "
 DIFFUSERS = ("diffusers", "schedulers", "scheduling_ddpm", "scheduling_ddim", "DDPMScheduler", "DDIMScheduler",
              "DDPMParallelScheduler", "DDIMParallelScheduler", "DDPMWuerstchenScheduler", "SchedulerMixin", "add_noise")
 WHY = "not course_lib.diffusion's q_sample, ddpm_step, guided_noise or samplers, nor diffusers' schedulers"
+VAE = ("distributions", "Normal", "Independent", "MultivariateNormal", "kl_divergence", "rsample", "models", "vae")
+WHY_VAE = "not torch.distributions, nor course_lib.models.vae"
 
 TABLE = Table(
     assignment="diffusion",
-    checks=[*q_sample_checks(), *mean_checks(), *noise_checks(), *cfg_checks(), *guided_checks()],
+    checks=[*q_sample_checks(), *mean_checks(), *noise_checks(), *cfg_checks(), *guided_checks(), *kl_checks(),
+            *reparameterise_checks()],
     mistakes={
         "q-no-sqrt": Mistake(
             "q_sample", ((Q_SAMPLE, "    return alpha_bar * x0 + (1 - alpha_bar) * noise"),),
@@ -359,11 +467,32 @@ TABLE = Table(
             "guided_predict", (("torch.cat([t, t])", "t"),), frozenset({"test_guided_predict"}),
             "With one call on a batch of 2 B images the model needs 2 B steps too: repeat t (torch.cat([t, t])) "
             "as you repeat x_t and the contexts."),
+        "kl-missing-half": Mistake(
+            "kl_diag_gaussian", (("0.5 * (" + KL, "(" + KL),), frozenset({"test_kl_diag_gaussian"}),
+            "The factor 1/2 is missing: KL = 1/2 sum(mu^2 + sigma^2 - log sigma^2 - 1)."),
+        "kl-logvar-as-variance": Mistake(
+            "kl_diag_gaussian", ((KL, "mu ** 2 + logvar - logvar.log() - 1"),), frozenset({"test_kl_diag_gaussian"}),
+            "logvar is log sigma^2, not sigma^2: sigma^2 = exp(logvar) and log sigma^2 = logvar itself."),
+        "kl-mean-over-latents": Mistake(
+            "kl_diag_gaussian", ((".sum(dim=1)", ".mean(dim=1)"),), frozenset({"test_kl_diag_gaussian"}),
+            "The KL of an example is the sum over its latent numbers (the ELBO adds them all), not their mean."),
+        "reparam-variance-as-std": Mistake(
+            "reparameterise", ((STD, "std = logvar.exp()"),), frozenset({"test_reparameterise"}),
+            "exp(logvar) is the variance sigma^2: the standard deviation is exp(logvar / 2) (the 1/2 is missing)."),
+        "reparam-logvar-as-variance": Mistake(
+            "reparameterise", ((STD, "std = logvar.sqrt()"),), frozenset({"test_reparameterise"}),
+            "logvar is log sigma^2, not sigma^2: sigma = exp(logvar / 2), which is defined for every logvar."),
+        "reparam-no-trick": Mistake(
+            "reparameterise", ((TRICK, "    return torch.normal(mu, std, generator=generator)"),),
+            frozenset({"test_reparameterise"}),
+            "torch.normal draws the right numbers but passes a gradient of zero back to mu and std: write the "
+            "sample as a formula, mu + std * eps with eps = torch.randn(..., generator=generator)."),
     },
     forbid=[
         Forbid(part, COURSE + DIFFUSERS, cell, WHY)
         for part, cell in (("test_q_sample", "q_sample"), ("test_ddpm_mean", "ddpm_step"),
                            ("test_ddpm_noise", "ddpm_step"), ("test_cfg_combine", "cfg_combine"),
                            ("test_guided_predict", "guided_predict"))
-    ],
+    ] + [Forbid(part, VAE, cell, WHY_VAE) for part, cell in (("test_kl_diag_gaussian", "kl_diag_gaussian"),
+                                                             ("test_reparameterise", "reparameterise"))],
 )
