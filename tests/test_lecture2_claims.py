@@ -1,13 +1,18 @@
-"""Every claim lecture 2 makes, asserted on models trained from scratch with the lecture's own recipes."""
+"""Every claim lecture 2 makes: the denoisers trained from scratch with the lecture's own recipes, the colouriser and
+the super-resolver of section 8 as shipped (the lecture loads those)."""
 
 import nbformat
 import pytest
 import torch
 
 from course_lib.data import load_faces
+from course_lib.data.photos import load_photos
+from course_lib.metrics import psnr
 from course_lib.noise import denoising_psnr
-from course_lib.recipes import DenoiserRecipe, Source, Store
+from course_lib.recipes import ColouriserRecipe, DenoiserRecipe, Source, Store, SuperResolutionRecipe
 from course_lib.recipes.autoencoders import LECTURE2_NOISE_LEVELS
+from course_lib.recipes.registry import entry
+from course_lib.restoration import bicubic, mean_chroma, rgb_to_yuv, shrink, to_grey, with_chroma
 
 LECTURE = "lectures/02_denoising_autoencoders.ipynb"
 SIGMA = LECTURE2_NOISE_LEVELS["gaussian"]  # the level the lecture highlights
@@ -79,3 +84,66 @@ def test_face_dae_beats_doing_nothing():
     dae = from_scratch(recipe)
     nothing = denoising_psnr(do_nothing, faces.x_test, "gaussian", SIGMA)
     assert denoising_psnr(dae, faces.x_test, "gaussian", SIGMA) > nothing + 3.0  # dB
+
+
+# --- Section 8: colourisation and super-resolution, with the shipped models on the held-out photo tiles -------------
+
+@pytest.fixture(scope="module")
+def photo_tiles():
+    return load_photos()
+
+
+def lecture_code() -> str:
+    nb = nbformat.read(LECTURE, as_version=4)
+    return "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+
+
+def test_the_lecture_loads_the_shipped_restoration_recipes_tested_here():
+    code = lecture_code()
+    assert "store.load(ColouriserRecipe())" in code and "store.load(SuperResolutionRecipe())" in code
+    assert entry("colouriser").recipe == ColouriserRecipe() and entry("colouriser").shipped
+    assert entry("super-resolution-x2").recipe == SuperResolutionRecipe() and entry("super-resolution-x2").shipped
+
+
+def test_colouriser_beats_the_mean_colour_which_beats_the_grey_photo(shipped_store, photo_tiles):
+    colouriser = shipped_store.load(ColouriserRecipe()).model
+    tiles = photo_tiles.test
+    grey = to_grey(tiles)
+    coloured = colouriser.colourise(grey)
+    mean_colour = with_chroma(grey, mean_chroma(photo_tiles.train))
+    scores = {"grey": psnr(tiles, with_chroma(grey, torch.zeros(2))), "mean": psnr(tiles, mean_colour),
+              "model": psnr(tiles, coloured)}
+    assert scores["model"] - scores["mean"] > 1.5  # dB: 'by more than 1.5 dB'
+    assert scores["mean"] - scores["grey"] > 1.0  # 'the mean colour beats the grey photo by more than 1 dB'
+    wins = (psnr(tiles, coloured, per_image=True) > psnr(tiles, mean_colour, per_image=True)).double().mean()
+    assert 0.5 < wins < 1.0  # 'it wins on most tiles, not all'
+    strength = lambda images: rgb_to_yuv(images)[:, 1:].norm(dim=1).mean()  # noqa: E731
+    assert strength(coloured) < strength(tiles)  # 'paler than the original's'
+
+
+def test_super_resolver_beats_bicubic_which_beats_nearest_neighbour(shipped_store, photo_tiles):
+    upscaler = shipped_store.load(SuperResolutionRecipe()).model
+    tiles = photo_tiles.test
+    small = shrink(tiles)
+    enlarged, smooth = upscaler.upscale(small), bicubic(small)
+    nearest = torch.nn.functional.interpolate(small, scale_factor=2)
+    assert psnr(tiles, enlarged) - psnr(tiles, smooth) > 1.0  # dB: 'by more than 1 dB'
+    assert psnr(tiles, smooth) > psnr(tiles, nearest)
+    wins = (psnr(tiles, enlarged, per_image=True) > psnr(tiles, smooth, per_image=True)).double().mean()
+    assert 0.75 <= wins <= 0.85  # 'on about four tiles in five'
+
+
+def test_the_lecture_points_to_lecture_6_for_the_vae_instead_of_promising_lectures():
+    nb = nbformat.read(LECTURE, as_version=4)
+    prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "lectures on VAEs" not in prose
+    assert "lecture 6" in prose and '"The autoencoder, and why a *variational* one"' in prose
+    lecture6 = nbformat.read("lectures/06_stable_diffusion.ipynb", as_version=4)
+    assert any(c.source.startswith("## 4. The autoencoder, and why a *variational* one") for c in lecture6.cells)
+
+
+def test_colourisation_stays_far_below_super_resolution(shipped_store, photo_tiles):
+    tiles = photo_tiles.test
+    coloured = shipped_store.load(ColouriserRecipe()).model.colourise(to_grey(tiles))
+    enlarged = shipped_store.load(SuperResolutionRecipe()).model.upscale(shrink(tiles))
+    assert psnr(tiles, enlarged) - psnr(tiles, coloured) > 5.0  # dB: the question's 'more than 5 dB'

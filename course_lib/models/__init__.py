@@ -10,6 +10,7 @@ from course_lib.models.conv_autoencoder import ConvAutoencoder
 from course_lib.models.llava import MiniLLaVA, TinyLM
 from course_lib.models.lora import LoRALinear, add_lora
 from course_lib.models.pca import PCA
+from course_lib.models.restoration import Colouriser, SuperResolver
 from course_lib.models.seq2seq import Seq2Seq
 from course_lib.models.transformer import TinyTransformer, TransformerEncoder
 from course_lib.models.unet import UNet
@@ -18,6 +19,7 @@ from course_lib.models.visual_attention import VisualAttention
 from course_lib.models.vit import PatchEmbedding, ViT, patchify
 
 __all__ = ["PCA", "Autoencoder", "LinearAutoencoder", "MLPAutoencoder", "make_autoencoder", "ConvAutoencoder",
+           "Colouriser", "SuperResolver",
            "DigitsCNN", "AdditiveAttention", "MultiplicativeAttention", "MultiHeadAttention",
            "scaled_dot_product_attention", "TinyTransformer", "TransformerEncoder", "Seq2Seq", "VisualAttention",
            "MiniCLIP", "UNet", "VAE", "MiniLLaVA", "TinyLM", "LoRALinear", "add_lora",

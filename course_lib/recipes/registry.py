@@ -17,6 +17,7 @@ from course_lib.recipes.clip import CLIPRecipe
 from course_lib.recipes.diffusion import JudgeRecipe, UNetRecipe, VAERecipe
 from course_lib.recipes.llava import LLaVARecipe, LMRecipe
 from course_lib.recipes.lora import LoRARecipe
+from course_lib.recipes.restoration import ColouriserRecipe, SuperResolutionRecipe
 from course_lib.recipes.sequences import LECTURE4_ATTENTIONS, Seq2SeqRecipe, TransformerRecipe
 from course_lib.recipes.vision import (LECTURE8_CNN_ATTENTIONS, LECTURE8_FRACTIONS, LECTURE8_SHIFTED, CNNRecipe,
                                       ViTRecipe)
@@ -42,6 +43,8 @@ def _entries() -> list[Entry]:
                 for noise, level in LECTURE2_NOISE_LEVELS.items()]
     entries.append(Entry("faces-dae-gaussian", 2, DenoiserRecipe("gaussian", 0.3, epochs=100, batch_size=16,
                                                                  dataset="faces"), False))
+    entries.append(Entry("colouriser", 2, ColouriserRecipe(), True))
+    entries.append(Entry("super-resolution-x2", 2, SuperResolutionRecipe(), True))
     entries += [Entry(f"transformer-{task}", 4, TransformerRecipe(task), False) for task in ("reversal", "repeat")]
     entries += [Entry(f"seq2seq-{attention or 'none'}", 4, Seq2SeqRecipe(attention=attention), True)
                 for attention in LECTURE4_ATTENTIONS]
