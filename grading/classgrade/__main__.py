@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -39,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     export = commands.add_parser("export", help="the gradebook -> CSV (score, status, reason, earlier results)")
     export.add_argument("--to", default="grades.csv")
     args = parser.parse_args(argv)
+    needs = {"collect": os.name == "posix", "autograde": sys.platform.startswith("linux")}  # see sandbox.py
+    if not needs.get(args.command, True):
+        print(f"classgrade {args.command} needs {'Linux' if args.command == 'autograde' else 'Linux or macOS'} "
+              "(WSL2 on Windows); plain `nbgrader autograde` runs trusted submissions unsandboxed", file=sys.stderr)
+        return 2
     course = Course.from_env()
 
     if args.command == "release":

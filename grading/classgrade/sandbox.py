@@ -14,6 +14,14 @@ namespaces, a new session, a cleared environment, --die-with-parent.
 Stage 2 (inside, as root only when the grader is root): drops every capability, sets no_new_privs and
 becomes an unprivileged uid of its own, then applies the resource limits and starts the kernel.
 Without bubblewrap: the same cleared environment, throwaway folder and resource limits, nothing else.
+
+Where it holds: Linux only (tested there). This launcher and the supervisor (supervise.py) use Linux's prctl,
+/proc, setsid and rlimits (`resource`), and bubblewrap is Linux-only; autograde.py locks with `fcntl`. On macOS
+`classgrade autograde` is refused (prctl and /proc are missing); on Windows `classgrade autograde` and `collect`
+are refused with a message (they would fail at import: `fcntl`, `os.O_NOFOLLOW`), since there is no sandbox to
+fall back to. Grade on Linux (WSL2 on Windows, with `apt-get install bubblewrap`). Plain nbgrader
+(`nbgrader autograde`, `make autograde`) runs anywhere, with NO sandbox: student code runs as you, with your
+files: trusted submissions only. `release`, `feedback`, `report` and `export` run no student code.
 """
 
 from __future__ import annotations
