@@ -37,7 +37,9 @@ $(STAMP): pyproject.toml constraints.txt
 	@# jsonschema's optional IRI format check (rfc3987-syntax, pulled in by jupyter-events) builds a parser when
 	@# imported: 1.4 s of CPU in every process that imports nbformat (each nbgrader, papermill and grading run).
 	@# jsonschema skips that one check without it, so the course's environment goes without.
-	$(BIN)/python -m pip uninstall --quiet --yes rfc3987-syntax
+	@# jupyterlab-rise requires jupyterlab-mathjax3, an extension JupyterLab 4 no longer needs (MathJax 3 is built in)
+	@# and lists as incompatible; without it RISE still typesets math through JupyterLab's own.
+	$(BIN)/python -m pip uninstall --quiet --yes rfc3987-syntax jupyterlab-mathjax3
 	touch $@
 
 setup: $(STAMP)
@@ -45,7 +47,7 @@ setup: $(STAMP)
 course: $(STAMP)  ## also builds the static site build/site/ from the executed lectures
 	$(BIN)/python -m ci.run_notebooks --mode full
 
-site: $(STAMP)  ## rebuild build/site/ from build/executed/ without running the notebooks again
+site: $(STAMP)  ## rebuild build/site/ (Sphinx pages and reveal.js slides) from build/executed/ without running the notebooks again
 	$(BIN)/python -m ci.build_site
 
 test: $(STAMP)  ## everything, on every core (pytest-xdist; a module stays on one worker)

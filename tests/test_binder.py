@@ -3,15 +3,17 @@
 Offline and cheap: the files are read with pip's own requirements parser; nothing is installed.
 """
 
+import json
 import os
 import re
+import subprocess
+import sys
 import tomllib
+from types import SimpleNamespace
 
 import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
-from pip._internal.network.session import PipSession
-from pip._internal.req.req_file import parse_requirements
 
 from ci.run_notebooks import REPO
 
@@ -40,10 +42,24 @@ def constraints() -> dict[str, str]:
     return dict((name(p), v) for p, v in (line.split("==") for line in lines if line and not line.startswith("#")))
 
 
+PIP_READS = """
+import json, sys
+from pip._internal.network.session import PipSession
+from pip._internal.req.req_file import parse_requirements
+lines = parse_requirements(sys.argv[1], session=PipSession())
+print(json.dumps([[r.requirement, r.constraint, r.is_editable] for r in lines]))
+"""
+
+
 @pytest.fixture(scope="module")
 def parsed():
-    """(requirement lines, constraint lines, options) as pip reads binder/requirements.txt."""
-    lines = list(parse_requirements(str(BINDER / "requirements.txt"), session=PipSession()))
+    """(requirement lines, constraint lines, text) as pip reads binder/requirements.txt.
+
+    pip's parser runs in a process of its own: importing pip._internal here would install its distutils shim in
+    the test worker and break later imports of setuptools' distutils (nbgrader's, in the grading tests)."""
+    done = subprocess.run([sys.executable, "-c", PIP_READS, str(BINDER / "requirements.txt")], capture_output=True,
+                          text=True, check=True)
+    lines = [SimpleNamespace(requirement=r, constraint=c, is_editable=e) for r, c, e in json.loads(done.stdout)]
     text = (BINDER / "requirements.txt").read_text()
     return [r for r in lines if not r.constraint], [r for r in lines if r.constraint], text
 

@@ -10,8 +10,9 @@ nobody's own JupyterLab state is read or touched. Playwright's own browser downl
   the figure change;
 - an exercise: nbgrader's Validate button (its JupyterLab extension), whose dialog must report the
   untouched release's failing cells;
-- the static site built from the lecture JupyterLab just saved: index and lecture page, figures drawn,
-  math typeset, nothing requested from outside.
+- the course site built from the lecture JupyterLab just saved: the landing page, the sidebar to the lecture
+  (figures drawn, math typeset, widgets as left), the search box, the lecture's reveal.js slides, and
+  nothing requested from outside.
 Screenshots go to build/browser/ for a person to look at; so does the server's log.
 Without chromium or playwright the browser tests are skipped, saying what to install.
 """
@@ -289,7 +290,19 @@ def test_lecture3_runs_and_the_stride_slider_redraws(lab, browser):
         while time.monotonic() < deadline and not saved_with_widget_state(workspace / LECTURE):
             page.wait_for_timeout(250)
         assert saved_with_widget_state(workspace / LECTURE), "JupyterLab did not save the notebook's widget state"
-    extension_errors = [e for e in errors if re.search(r"nbgrader|widget|extension|plugin", e, re.I)]
+
+        # RISE (jupyterlab-rise): the lecturer presents the live notebook as slides, from its slide metadata.
+        # RISE's own page loads every lab extension again, and nbgrader's and the widget manager's complain there
+        # (upstream: they expect JupyterLab's shell): the console is checked for JupyterLab itself, before it.
+        lab_errors = list(errors)
+        run_menu(page, "View", "RISE:preview")
+        slides = page.frame_locator("iframe[src*='rise']")
+        expect(slides.locator(".reveal .slides section.present").first).to_be_visible(timeout=60_000)
+        expect(slides.locator(".reveal .slides section.present").first).to_contain_text(re.compile(r"\d\. "))  # a section
+        assert slides.locator(".reveal .slides > section").count() >= 5, "one slide per section of the lecture"
+        page.wait_for_timeout(1000)  # let reveal.js finish its layout before the picture
+        page.screenshot(path=str(SHOTS / "lab_rise_slide.png"))
+    extension_errors = [e for e in lab_errors if re.search(r"nbgrader|widget|extension|plugin", e, re.I)]
     assert not extension_errors, f"errors in the browser console: {extension_errors}"
     page.close()
 
@@ -327,24 +340,46 @@ def test_the_site_shows_the_lecture_with_its_figures(lab, browser, tmp_path):
     page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(("file:", "data:", "about:")) else None)
     with screenshot_on_failure(page, "site"):
         page.goto((site / "index.html").as_uri())
-        link = page.locator("a[href='03_cnn_stride_padding.html']")
-        expect(link).to_contain_text("Lecture 3")
-        expect(page.locator("tr", has=link)).to_contain_text("Output size: stride, padding, dilation")
-        expect(page.locator("tr", has=link)).to_contain_text(re.compile(r"\d+ s \(smoke, in JupyterLab\)"))
-        page.screenshot(path=str(SHOTS / "site_index.png"), full_page=True)
+        main = page.locator("main")
+        expect(main).to_contain_text("How to start")
+        expect(main).to_contain_text("Output size: stride, padding, dilation")
+        expect(main).to_contain_text(re.compile(r"\d+ s \(smoke, in JupyterLab\)"))
+        page.screenshot(path=str(SHOTS / "site_index.png"))
 
-        link.click()
+        sidebar = page.locator("nav.bd-links")
+        expect(sidebar).to_contain_text("Exercises")
+        sidebar.locator("a", has_text="Lecture 3").click()  # the sidebar takes us to the lecture
         page.wait_for_load_state("load")
+        expect(page).to_have_url(re.compile(r"lectures/03_cnn_stride_padding\.html$"))
         expect(page.locator(".course-banner")).to_contain_text("JupyterLab")
         expect(page.locator(".MathJax").first).to_be_attached()  # the local MathJax typeset the formulas
-        figures = page.locator(".jp-OutputArea-output img[src^='data:image/png;base64,']")
+        figures = page.locator("main .cell_output img")
         assert figures.count() >= 10, f"only {figures.count()} figures on the lecture page"
-        drawn = page.evaluate("() => [...document.images].filter(i => i.complete && i.naturalWidth > 0).length")
+        drawn = page.evaluate("() => [...document.querySelectorAll('main .cell_output img')]"
+                              ".filter(i => i.complete && i.naturalWidth > 0).length")
         assert drawn >= figures.count()
+        expect(page.locator("#pst-page-toc-nav")).to_contain_text("stride")  # the in-page table of contents
+        expect(page.locator("a.right-next")).to_be_attached()
+        page.screenshot(path=str(SHOTS / "site_lecture_sidebar.png"))
         stride = page.locator(".course-widget-row", has=page.locator("label", has_text="stride s")).locator("input")
         expect(stride).to_have_value("3")  # as the slider was left in JupyterLab
         expect(stride).to_be_disabled()
         stride.scroll_into_view_if_needed()
         page.screenshot(path=str(SHOTS / "site_lecture3.png"))
+
+        page.locator("button.search-button__button, .search-button-field").first.click()  # the theme's search box
+        box = page.locator("input[name='q']:visible").first
+        box.fill("dilation")
+        box.press("Enter")
+        page.wait_for_load_state("load")
+        results = page.locator("#search-results")
+        expect(results).to_contain_text("Lecture 3", timeout=30_000)  # Sphinx's index, searched offline
+        page.screenshot(path=str(SHOTS / "site_search.png"))
+
+        page.goto((site / "slides" / "03_cnn_stride_padding.slides.html").as_uri())
+        expect(page.locator(".reveal .slides section.present").first).to_be_visible()  # reveal.js ran, locally
+        page.keyboard.press("ArrowRight")
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(SHOTS / "slide.png"))
     assert outside == [], f"the site requested {outside}"
     page.close()

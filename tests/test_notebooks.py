@@ -29,6 +29,16 @@ def test_notebook_has_no_outputs_and_a_parameters_cell(path):
         assert len(tagged) == 1 and "SMOKE = False" in "".join(tagged[0]["source"])
 
 
+MAX_PRINTED_LINES = 40  # lines of text one lecture cell shown on a slide may print
+
+
+def printed_lines(cell) -> int:
+    """Lines of text a code cell printed (streams and plain-text results; pictures and widgets not counted)."""
+    texts = [o.get("text", "") if o.get("output_type") == "stream" else o.get("data", {}).get("text/plain", "")
+             for o in cell.get("outputs", []) if o.get("output_type") in ("stream", "execute_result")]
+    return sum(len("".join(t).splitlines()) for t in texts)
+
+
 @pytest.mark.parametrize("path", course_notebooks(), ids=lambda p: str(p.relative_to(REPO)))
 def test_notebook_runs_in_smoke_mode(path, tmp_path):
     result = execute(path, tmp_path, smoke=True, cell_timeout=300, notebook_timeout=600)
@@ -36,6 +46,11 @@ def test_notebook_runs_in_smoke_mode(path, tmp_path):
     executed = nbformat.read(result.executed, as_version=4)
     assert any(o.get("output_type") == "display_data" for c in executed.cells for o in c.get("outputs", [])) \
         or "solutions" in path.parts, "a lecture should draw pictures"
+    shown = [c for c in executed.cells if c.cell_type == "code"
+             and c.metadata.get("slideshow", {}).get("slide_type", "-") != "skip"]
+    long = [(c.source[:60], n) for c in shown if (n := printed_lines(c)) > MAX_PRINTED_LINES]
+    assert "lectures" not in path.parts or not long, \
+        f"printouts too long for a slide (shorten them, or skip them in ci/slides.py): {long}"
 
 
 def test_runner_names_the_failing_notebook_and_cell(tmp_path, capsys):

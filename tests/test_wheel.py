@@ -2,7 +2,8 @@
 
 The wheel is built from a copy of the package, installed into a fresh virtual environment outside the repository
 (its dependencies borrowed from this one's site-packages, read-only), and used from another folder: it loads a
-shipped model and runs lecture 5's first cells, up to the one that loads MiniCLIP.
+shipped model and runs lecture 5's first cells, up to the one that loads MiniCLIP. A second fresh venv, without
+course_lib, runs lecture 3's first cells offline: the install cell installs the wheel, a rerun installs nothing.
 """
 
 import importlib.util
@@ -16,10 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from ci.install_cell import install_cell_source
 from course_lib.recipes.registry import ENTRIES
 
 REPO = Path(__file__).resolve().parent.parent
 LECTURE = REPO / "lectures" / "05_clip.ipynb"
+FIRST_CELLS_LECTURE = REPO / "lectures" / "03_cnn_stride_padding.ipynb"
 
 
 def run(args, **kwargs):
@@ -29,9 +32,9 @@ def run(args, **kwargs):
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory):
-    """(python of a fresh venv with the course_lib wheel installed, a working folder outside the repository)."""
-    root = tmp_path_factory.mktemp("wheel")
+def wheel(tmp_path_factory):
+    """The course_lib wheel, built from a copy of the package (alone in its folder)."""
+    root = tmp_path_factory.mktemp("build")
     source = root / "source"  # a copy: nothing a build writes lands in the repository
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
@@ -39,8 +42,13 @@ def installed(tmp_path_factory):
     shutil.copytree(REPO / "course_lib", source / "course_lib", ignore=shutil.ignore_patterns("__pycache__"))
     isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation"]
     run([sys.executable, "-m", "pip", "wheel", "--no-deps", *isolation, "-q", "-w", str(root / "dist"), str(source)])
-    wheel = next((root / "dist").glob("course_lib-*.whl"))
+    return next((root / "dist").glob("course_lib-*.whl"))
 
+
+@pytest.fixture(scope="module")
+def installed(wheel, tmp_path_factory):
+    """(python of a fresh venv with the course_lib wheel installed, a working folder outside the repository)."""
+    root = tmp_path_factory.mktemp("wheel")
     venv = root / "venv"
     run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
     python = venv / "bin" / "python"
@@ -91,3 +99,38 @@ def test_a_lecture_runs_its_first_cells_from_another_folder(installed):
     script.write_text("\n\n".join(code) + "\nprint('SOURCE', trained.source.name)\n")
     out = run([str(python), str(script)], cwd=work, env=env_for(work))
     assert "SOURCE SHIPPED" in out and "MiniCLIP: shipped checkpoint" in out
+
+
+def test_the_first_cell_installs_the_course_from_the_wheel_once(wheel, tmp_path):
+    """A fresh venv without course_lib (as on Colab): a lecture's install cell installs it; a rerun does nothing."""
+    venv, borrowed, work = tmp_path / "venv", tmp_path / "borrowed", tmp_path / "elsewhere"
+    run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
+    python = venv / "bin" / "python"
+    site = Path(run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).strip())
+    borrowed.mkdir()
+    work.mkdir()
+    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():  # pip, torch, ...: everything but course_lib
+        if not entry.name.startswith(("course_lib", "__editable__", "course-lib")) and entry.suffix != ".pth":
+            (borrowed / entry.name).symlink_to(entry)
+    (site / "borrowed.pth").write_text(f"{borrowed}\n")
+    cells = [c for c in json.loads(FIRST_CELLS_LECTURE.read_text())["cells"] if c["cell_type"] == "code"]
+    assert "".join(cells[0]["source"]) == install_cell_source()
+    setup = next(i for i, c in enumerate(cells) if "import course_lib" not in "".join(c["source"])
+                 and "from course_lib" in "".join(c["source"]))
+    code = ["\n".join(line for line in "".join(c["source"]).splitlines() if not line.startswith("%"))
+            for c in cells[:setup + 1]]
+    script = work / "first_cells.py"
+    script.write_text("\n\n".join(code) + "\nprint('MODULE', course_lib.__file__)\n")
+    offline = {**env_for(work), "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheel.parent),
+               "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    missing = run([str(python), "-c", "import importlib.util; print(importlib.util.find_spec('course_lib'))"],
+                  cwd=work, env=offline)
+    assert missing.strip() == "None"  # the venv starts without course_lib
+
+    out = run([str(python), str(script)], cwd=work, env={**offline, "COURSE_LIB_WHEEL": str(wheel)})
+    module = out.split("MODULE ", 1)[1].strip()
+    assert module.startswith(str(site)) and "device: " in out  # installed into the venv; the set-up ran
+
+    # a second run finds course_lib and never calls pip: a pip call would fail on this missing wheel
+    out = run([str(python), str(script)], cwd=work, env={**offline, "COURSE_LIB_WHEEL": str(tmp_path / "none.whl")})
+    assert out.split("MODULE ", 1)[1].strip() == module
