@@ -54,6 +54,24 @@ def shipped_store():
     return Store.shipped_only()
 
 
+@pytest.fixture(scope="session")
+def minilm_path():
+    """The packaged all-MiniLM-L6-v2 folder (the test is skipped, with why, where that optional package is missing)."""
+    from course_lib import hub
+
+    if hub.minilm_path() is None:
+        pytest.skip(f"the optional packaged model is not installed ({hub.INSTALL_HINT})")
+    return hub.minilm_path()
+
+
+@pytest.fixture(scope="module")
+def minilm(minilm_path):
+    """(tokenizer, model) of the packaged MiniLM, loaded offline."""
+    from course_lib import hub
+
+    return hub.load_minilm()
+
+
 # The slow groups: `make test-fast` (pytest -m "not slow") leaves them out for the inner loop; `make test` runs
 # everything. Listed here, in the order `make test` starts them: the longest first, so that the two workers of
 # pytest-xdist (--dist loadfile) finish together instead of one waiting on a long module started last.

@@ -9,13 +9,6 @@ from course_lib import hub
 
 
 
-@pytest.fixture(scope="module")
-def minilm():
-    if hub.minilm_path() is None:
-        pytest.skip(f"the optional packaged model is not installed ({hub.INSTALL_HINT})")
-    return hub.load_minilm()
-
-
 def test_minilm_loads_offline_and_gives_every_heads_map(minilm):
     tokenizer, model = minilm
     tokens, maps = hub.hf_attention_maps(tokenizer, model, "She visited the money bank, near the river bank.")

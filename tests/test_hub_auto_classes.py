@@ -7,7 +7,6 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
-from course_lib import hub  # noqa: E402
 from course_lib.hub.auto_classes import LABELS, auto_class_tour, load_offline, save_tiny_models  # noqa: E402
 
 CLASSES = ["AutoTokenizer", "AutoModel", "AutoModelForSequenceClassification", "AutoModelForTokenClassification",
@@ -89,10 +88,8 @@ def test_the_random_head_comes_from_the_seed_and_leaves_the_global_random_state_
     assert torch.equal(torch.random.get_rng_state(), state)
 
 
-def test_the_packaged_minilm_is_a_pretrained_body_under_new_heads(folders):
-    if hub.minilm_path() is None:
-        pytest.skip(f"the optional packaged model is not installed ({hub.INSTALL_HINT})")
-    row = _rows(auto_class_tour(folders, encoder=hub.minilm_path()))
+def test_the_packaged_minilm_is_a_pretrained_body_under_new_heads(folders, minilm_path):
+    row = _rows(auto_class_tour(folders, encoder=minilm_path))
     assert row["AutoModel"].built == "BertModel" and row["AutoModel"].new_weights == ()
     assert row["AutoModel"].output == "last_hidden_state (1, 13, 384)"  # width 384
     assert row["AutoModelForSequenceClassification"].head.startswith("classifier Linear(384 -> 2)")

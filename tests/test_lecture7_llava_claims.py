@@ -181,13 +181,6 @@ def test_transformers_llava_next_defaults_to_other_grids():
     assert grids == {(1, 2), (2, 1), (2, 2), (3, 1), (1, 3)}
 
 
-@pytest.fixture(scope="module")
-def minilm():
-    if hub.minilm_path() is None:
-        pytest.skip(f"the optional packaged model is not installed ({hub.INSTALL_HINT})")
-    return hub.load_minilm()
-
-
 def test_minilm_section_6_sizes_and_similarities(minilm):
     tokenizer, model = minilm
     assert 22e6 < sum(p.numel() for p in model.parameters()) < 23e6  # '22M parameters'
