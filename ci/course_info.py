@@ -1,18 +1,34 @@
-"""The course's one repository URL (pyproject.toml's [project.urls] Repository) and the launch links built from it."""
+"""The course's one repository URL (pyproject.toml's [project.urls] Repository), the launch links built from it,
+and the course's dependencies as pyproject.toml lists them."""
 
 from __future__ import annotations
 
-import tomllib
+import sys
 from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, from PyPI (a dev dependency there)
+    import tomli as tomllib
 
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 BRANCH = "main"
 
 
+def _project() -> dict:
+    with PYPROJECT.open("rb") as file:
+        return tomllib.load(file)["project"]
+
+
 def course_url() -> str:
     """The repository URL, e.g. https://github.com/owner/repo."""
-    with PYPROJECT.open("rb") as file:
-        return tomllib.load(file)["project"]["urls"]["Repository"].rstrip("/")
+    return _project()["urls"]["Repository"].rstrip("/")
+
+
+def dependencies(*extras: str) -> list[str]:
+    """The requirements of course_lib, then those of each named extra (e.g. "hf"), as pyproject.toml writes them."""
+    project = _project()
+    return project["dependencies"] + [r for extra in extras for r in project["optional-dependencies"][extra]]
 
 
 def _owner_repo() -> str:

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from ci import slides
-from ci.course_info import course_url
+from ci.course_info import course_url, dependencies
 from ci.install_cell import install_cell_source
 
 LECTURES = slides.lectures()
@@ -68,7 +68,9 @@ def test_the_first_code_cell_is_the_generated_install_cell(path):
 
 def test_the_install_cell_names_the_one_repository_url():
     source = install_cell_source()
-    assert f'"course-lib[hf] @ git+{course_url()}"' in source and "COURSE_LIB_WHEEL" in source
+    assert f'"course-lib @ git+{course_url()}"' in source and "COURSE_LIB_WHEEL" in source
+    for requirement in dependencies("hf"):  # every dependency, torch only where none is installed
+        assert requirement in source
     assert course_url().startswith("https://github.com/")
     compile(source, "install_cell", "exec")  # plain Python (no %pip): it runs in any kernel and in a script
 

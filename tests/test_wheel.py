@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from ci.course_info import dependencies
 from ci.install_cell import install_cell_source
 from course_lib.recipes.registry import ENTRIES
 
@@ -115,12 +116,14 @@ def test_the_first_cell_installs_the_course_from_the_wheel_once(wheel, tmp_path)
     (site / "borrowed.pth").write_text(f"{borrowed}\n")
     cells = [c for c in json.loads(FIRST_CELLS_LECTURE.read_text())["cells"] if c["cell_type"] == "code"]
     assert "".join(cells[0]["source"]) == install_cell_source()
+    assert dependencies()[0].startswith("torch==")  # the install cell adds it only where no torch is installed
     setup = next(i for i, c in enumerate(cells) if "import course_lib" not in "".join(c["source"])
                  and "from course_lib" in "".join(c["source"]))
     code = ["\n".join(line for line in "".join(c["source"]).splitlines() if not line.startswith("%"))
             for c in cells[:setup + 1]]
     script = work / "first_cells.py"
-    script.write_text("\n\n".join(code) + "\nprint('MODULE', course_lib.__file__)\n")
+    script.write_text("\n\n".join(code) + "\nimport torch\nprint('TORCH', torch.__file__)\n"
+                      "print('MODULE', course_lib.__file__)\n")
     offline = {**env_for(work), "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheel.parent),
                "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     missing = run([str(python), "-c", "import importlib.util; print(importlib.util.find_spec('course_lib'))"],
@@ -130,6 +133,7 @@ def test_the_first_cell_installs_the_course_from_the_wheel_once(wheel, tmp_path)
     out = run([str(python), str(script)], cwd=work, env={**offline, "COURSE_LIB_WHEEL": str(wheel)})
     module = out.split("MODULE ", 1)[1].strip()
     assert module.startswith(str(site)) and "device: " in out  # installed into the venv; the set-up ran
+    assert out.split("TORCH ", 1)[1].split()[0].startswith(str(borrowed))  # the torch that was there, kept
 
     # a second run finds course_lib and never calls pip: a pip call would fail on this missing wheel
     out = run([str(python), str(script)], cwd=work, env={**offline, "COURSE_LIB_WHEEL": str(tmp_path / "none.whl")})
