@@ -6,7 +6,8 @@
 The types follow from the cells' text alone, so a rerun changes nothing:
 - the title (`# `) and every section (`## `) start a slide; a `### ` heading starts a sub-slide;
 - the install, parameters and set-up code cells, and a cell that only prints a model's layers, are skipped on slides;
-- `> **Question.**` cells appear as a fragment under the content they ask about;
+- `> **Question.**` cells appear as a fragment under the content they ask about; in a quiz, each numbered question
+  (`**1. ...**`) starts a sub-slide and its answer (`<details>`) appears as a fragment;
 - a code cell after a long paragraph of prose, or a cell that would push its slide past MAX_LINES, starts a
   sub-slide; every other cell continues the slide ("-").
 Only `metadata.slideshow` (and the install cell) change; the rest of each notebook stays byte for byte.
@@ -25,8 +26,10 @@ from ci.install_cell import CELL_ID, install_cell_source
 REPO = Path(__file__).resolve().parent.parent
 SLIDE_TYPES = ("slide", "subslide", "fragment", "-", "skip", "notes")
 MAX_LINES = 40  # source lines (markdown + code) on one slide or sub-slide
+MAX_MARKDOWN_LINES = 25  # a longer markdown cell is split in the notebook (tests/test_slides.py checks)
 LONG_PROSE = 15  # a code cell after a markdown cell this long starts a sub-slide
 # a code cell that only prints a model (a listing of its layers, often 40 lines and more): skipped on slides
+QUIZ_QUESTION = re.compile(r"\*\*\d+\. ")
 LONG_PRINTOUT = re.compile(r"print\([\w.]*(model|unet|net)\)\s*")
 
 
@@ -57,12 +60,14 @@ def slide_types(cells: list[dict]) -> list[str]:
             kind = "slide"
         elif not code and source.startswith("### "):
             kind = "subslide"
+        elif not code and QUIZ_QUESTION.match(source):  # a new sub-slide, unless right under its heading
+            kind = "-" if previous is not None and text(previous).startswith("#") else "subslide"
         elif lines and lines + n > MAX_LINES:
             kind = "subslide"
         elif code and previous is not None and previous["cell_type"] == "markdown" \
                 and len(text(previous).splitlines()) >= LONG_PROSE:
             kind = "subslide"
-        elif not code and source.startswith("> **Question.**"):
+        elif not code and (source.startswith("> **Question.**") or source.startswith("<details>")):
             kind = "fragment"
         else:
             kind = "-"

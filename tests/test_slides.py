@@ -40,7 +40,8 @@ def test_every_cell_has_a_slide_type_and_every_section_starts_a_slide(path):
 def test_no_slide_holds_more_than_it_can_show(path):
     """A slide or sub-slide with its follow-on cells and fragments: at most MAX_LINES lines of markdown and code.
 
-    A single cell longer than that (a long quiz) cannot be cut by metadata; it stands alone on its slide.
+    A single code cell longer than that cannot be cut by metadata; it stands alone on its slide. Markdown is kept
+    in cells of at most MAX_MARKDOWN_LINES (a quiz: one cell per question and per answer), so prose never overflows.
     """
     units = []  # [lines, cells, first line] per slide or sub-slide
     for cell in cells_of(path):
@@ -53,6 +54,9 @@ def test_no_slide_holds_more_than_it_can_show(path):
         units[-1][1] += 1
     crowded = [u for u in units if u[0] > slides.MAX_LINES and u[1] > 1]
     assert not crowded, crowded
+    long_prose = [slides.text(c)[:60] for c in cells_of(path)
+                  if c["cell_type"] == "markdown" and len(slides.text(c).splitlines()) > slides.MAX_MARKDOWN_LINES]
+    assert not long_prose, long_prose
 
 
 @pytest.mark.parametrize("path", LECTURES, ids=lambda p: p.name)
@@ -82,9 +86,11 @@ def test_slide_types_split_long_runs_and_skip_set_up():
     cells = [md("# Title"), code(install_cell_source()), code("SMOKE = False", tags=["parameters"]),
              code("if SMOKE: N = 1"), md("## Set-up"), code("import torch"), md("## 1. A section\n" + prose),
              code("x = 1"), md(prose), md(prose), md("> **Question.** Why?"), md("### A detail"),
-             code("print(trained.model)"), code("print(model.encoder)\ny = 2")]
+             code("print(trained.model)"), code("print(model.encoder)\ny = 2"), md("## Quiz"), md("**1. Why?**"),
+             md("<details><summary>Answer</summary>\n\nBecause.\n</details>"), md("**2. How?**")]
     assert slides.slide_types(cells) == ["slide", "skip", "skip", "skip", "slide", "skip", "slide", "subslide",
-                                         "-", "subslide", "fragment", "subslide", "skip", "-"]
+                                         "-", "subslide", "fragment", "subslide", "skip", "-",
+                                         "slide", "-", "fragment", "subslide"]
     nb = {"cells": cells[:1] + cells[2:]}  # without the install cell: it is inserted after the title
     once = slides.updated(nb)
     assert slides.text(once["cells"][1]) == install_cell_source() and slides.updated(once) == once
