@@ -14,14 +14,12 @@ Each lecture also becomes static reveal.js slides (slides/NN_name.slides.html, n
 Nothing is loaded from the internet when a page is opened: MathJax (the `jupyter-server-mathjax` package)
 and reveal.js (the `sphinx-revealjs` package) are copied into the site, the theme ships its fonts and
 icons, and a page or style sheet that would still load a remote script, stylesheet, image or font fails
-the build (`remote_references`, RuntimeError naming the URL).
+the build (ci/offline_check.py, RuntimeError naming the URL). Widgets: ci/static_widgets.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import html
 import json
 import re
 import shutil
@@ -29,18 +27,17 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
 
 from ci.course_info import binder_url, colab_url, course_url
+from ci.offline_check import offline_problems
+from ci.static_widgets import render_widgets_static
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD = REPO / "build"
 TEMPLATES = Path(__file__).resolve().parent / "site_template"
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 MATHJAX_CONFIG = "?config=TeX-AMS-MML_HTMLorMML-full,Safe"
 MATHJAX_URL = "mathjax/MathJax.js" + MATHJAX_CONFIG  # relative to the site's _static folder
 REVEAL_DIR = "_static/revealjs"  # in the site
@@ -48,156 +45,6 @@ LIVE_NOTE = ("Widgets (sliders, drop-downs) are shown as they were when the note
              "the notebook in JupyterLab (<code>make lab</code>).")
 NOT_TOPICS = re.compile(r"^(set-?up|summary|in-class quiz)\b", re.I)
 TITLE = "Deep learning for vision and attention"
-
-
-# ---- widgets as static HTML --------------------------------------------------------------------
-
-def _ref(value: object) -> str | None:
-    """The model id in an 'IPY_MODEL_<id>' reference."""
-    return value[len("IPY_MODEL_"):] if isinstance(value, str) and value.startswith("IPY_MODEL_") else None
-
-
-def _labelled(state: dict, control: str) -> str:
-    label = html.escape(state.get("description") or "")
-    return f"<span class='course-widget-row'><label>{label}</label>{control}</span>"
-
-
-def _output_html(output: dict, models: dict) -> str:
-    """One nbformat output (from an Output widget's state) as HTML, images inline."""
-    kind = output.get("output_type")
-    if kind == "stream":
-        return f"<pre>{html.escape(output.get('text', ''))}</pre>"
-    if kind == "error":
-        return f"<pre>{html.escape(output.get('ename', ''))}: {html.escape(output.get('evalue', ''))}</pre>"
-    data = output.get("data", {})
-    if WIDGET_VIEW in data:
-        return widget_html(data[WIDGET_VIEW].get("model_id", ""), models)
-    for mime in ("image/png", "image/jpeg"):
-        if mime in data:
-            payload = "".join(data[mime]) if isinstance(data[mime], list) else data[mime]
-            return f"<img src='data:{mime};base64,{payload.strip()}' alt='figure'>"
-    if "image/svg+xml" in data:
-        svg = "".join(data["image/svg+xml"]) if isinstance(data["image/svg+xml"], list) else data["image/svg+xml"]
-        return f"<img src='data:image/svg+xml;base64,{base64.b64encode(svg.encode()).decode()}' alt='figure'>"
-    if "text/html" in data:
-        return "".join(data["text/html"]) if isinstance(data["text/html"], list) else data["text/html"]
-    if "text/plain" in data:
-        text = "".join(data["text/plain"]) if isinstance(data["text/plain"], list) else data["text/plain"]
-        return f"<pre>{html.escape(text)}</pre>"
-    return ""
-
-
-def widget_html(model_id: str, models: dict, _depth: int = 0) -> str:
-    """The widget `model_id` (and its children) as static HTML, from the saved widget state."""
-    model = models.get(model_id)
-    if model is None or _depth > 50:
-        return "<span class='course-widget'>[widget not saved]</span>"
-    name, state = model.get("model_name", ""), model.get("state", {})
-    value = state.get("value")
-    if name in ("VBoxModel", "HBoxModel", "BoxModel", "GridBoxModel", "AccordionModel", "TabModel", "StackModel"):
-        kind = "course-widget-vbox" if name in ("VBoxModel", "AccordionModel", "TabModel", "StackModel") else ""
-        children = "".join(widget_html(_ref(c) or "", models, _depth + 1) for c in state.get("children", []))
-        return f"<div class='course-widget course-widget-box {kind}'>{children}</div>"
-    if name == "OutputModel":
-        inner = "".join(_output_html(o, models) for o in state.get("outputs", []))
-        return f"<div class='course-widget course-widget-output'>{inner}</div>"
-    if name in ("IntSliderModel", "FloatSliderModel", "FloatLogSliderModel"):
-        control = (f"<input type='range' min='{state.get('min')}' max='{state.get('max')}' "
-                   f"step='{state.get('step') or 'any'}' value='{value}' disabled><output>{value}</output>")
-        return _labelled(state, control)
-    if name in ("SelectionSliderModel", "DropdownModel", "SelectModel", "RadioButtonsModel", "ToggleButtonsModel"):
-        labels, index = state.get("_options_labels", []), state.get("index")
-        options = "".join(f"<option{' selected' if i == index else ''}>{html.escape(str(label))}</option>"
-                          for i, label in enumerate(labels))
-        return _labelled(state, f"<select disabled>{options}</select>")
-    if name in ("IntRangeSliderModel", "FloatRangeSliderModel"):
-        return _labelled(state, f"<output>{html.escape(str(value))}</output>")
-    if name in ("FloatProgressModel", "IntProgressModel"):
-        return _labelled(state, f"<progress value='{value}' max='{state.get('max')}'></progress>")
-    if name in ("HTMLModel", "HTMLMathModel"):
-        return _labelled(state, f"<div>{value or ''}</div>") if state.get("description") else f"<div>{value or ''}</div>"
-    if name in ("CheckboxModel", "ToggleButtonModel"):
-        return _labelled(state, f"<input type='checkbox' disabled{' checked' if value else ''}>")
-    if name == "ButtonModel":
-        return f"<button disabled>{html.escape(state.get('description', ''))}</button>"
-    if name == "ImageModel":
-        return "<span class='course-widget'>[image widget]</span>"
-    if value is not None:  # Label, Text, IntText, ... : show the value
-        return _labelled(state, f"<output>{html.escape(str(value))}</output>")
-    return f"<span class='course-widget'>[{html.escape(name)}]</span>"
-
-
-def render_widgets_static(nb: nbformat.NotebookNode) -> int:
-    """Replace every widget output by static HTML drawn from the notebook's saved widget state.
-
-    Returns the number of widgets drawn. Widgets whose state was not saved keep their text fallback.
-    The state itself is dropped from the metadata, so nbconvert adds no (remote) widget manager script.
-    """
-    models = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
-    drawn = 0
-    for cell in nb.cells:
-        for output in cell.get("outputs", []):
-            view = output.get("data", {}).get(WIDGET_VIEW)
-            if view and view.get("model_id") in models:
-                output["data"] = {"text/html": widget_html(view["model_id"], models)}
-                drawn += 1
-    nb.metadata.pop("widgets", None)
-    return drawn
-
-
-# ---- offline check ---------------------------------------------------------------------------
-
-REMOTE = re.compile(r"^\s*(https?:)?//", re.I)
-URL_IN_TEXT = re.compile(r"https?://[^\s'\"<>)]+", re.I)
-CSS_URL = re.compile(r"(?:url\(\s*['\"]?|@import\s+['\"]?)(\s*(?:https?:)?//[^'\")\s]+)", re.I)
-
-
-class _References(HTMLParser):
-    """Collects what a page would load: src/href of script, link, img, iframe, media; inline scripts and styles."""
-
-    LOADS = {"script": "src", "img": "src", "iframe": "src", "embed": "src", "source": "src", "audio": "src",
-             "video": "src", "track": "src", "input": "src", "link": "href", "object": "data"}
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.loads: list[tuple[str, str]] = []  # (tag, url)
-        self.inline: list[tuple[str, str]] = []  # (tag, text) of <script> and <style> bodies
-        self._open: str | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = dict(attrs)
-        if tag in self.LOADS and attributes.get(self.LOADS[tag]):
-            self.loads.append((tag, attributes[self.LOADS[tag]] or ""))
-        if tag in ("img", "source") and attributes.get("srcset"):
-            self.loads.extend((tag, part.split()[0]) for part in (attributes["srcset"] or "").split(",") if part.strip())
-        if attributes.get("style"):
-            self.inline.append(("style", attributes["style"] or ""))
-        self._open = tag if tag in ("script", "style") else None
-
-    def handle_endtag(self, tag: str) -> None:
-        self._open = None
-
-    def handle_data(self, data: str) -> None:
-        if self._open:
-            self.inline.append((self._open, data))
-
-
-def page_references(page: str) -> _References:
-    parser = _References()
-    parser.feed(page)
-    return parser
-
-
-def remote_references(page: str) -> list[str]:
-    """Every http(s) or protocol-relative URL that the page would load (scripts, styles, images, frames, CSS)."""
-    refs = page_references(page)
-    found = [f"<{tag}> {url}" for tag, url in refs.loads if REMOTE.match(url)]
-    for tag, text in refs.inline:
-        if tag == "script":  # a script that names a URL may import or fetch it
-            found += [f"<script> text names {url}" for url in URL_IN_TEXT.findall(text)]
-        else:
-            found += [f"<{tag}> css loads {url.strip()}" for url in CSS_URL.findall(text)]
-    return found
 
 
 # ---- the Sphinx source folder ----------------------------------------------------------------
@@ -433,20 +280,6 @@ def _sphinx(source: Path, site: Path, doctrees: Path) -> None:
     if app.statuscode:
         raise RuntimeError(f"sphinx failed to build the site (status {app.statuscode})")
 
-
-def offline_problems(site: Path) -> dict[str, list[str]]:
-    """Remote loads in every page and style sheet of the site (MathJax's own files excepted)."""
-    problems = {}
-    for path in sorted(site.rglob("*")):
-        relative = path.relative_to(site).as_posix()
-        if relative.startswith(("_static/mathjax/", "_sources/")) or path.suffix not in (".html", ".css"):
-            continue
-        text = path.read_text(encoding="utf-8", errors="replace")
-        found = remote_references(text) if path.suffix == ".html" else [
-            f"css loads {url.strip()}" for url in CSS_URL.findall(text)]
-        if found:
-            problems[relative] = found
-    return problems
 
 
 def build_site(executed_dir: Path = BUILD / "executed", site: Path = BUILD / "site",

@@ -15,7 +15,8 @@ import pytest
 from nbclient import NotebookClient
 
 from ci import build_site as site_builder
-from ci.build_site import build_site, page_references, remote_references
+from ci.build_site import build_site
+from ci.offline_check import offline_problems, page_references, remote_references
 from ci.course_info import binder_url, colab_url, course_url
 
 TINY_LECTURE = [
@@ -82,7 +83,7 @@ def test_pages_load_nothing_from_the_internet(site, page):
         assert not re.match(r"^\s*([a-z][a-z0-9+.-]*:)?//", url, re.I), f"<{tag}> loads {url}"
         if not url.startswith(("data:", "#")):
             assert ((site / page).parent / url.split("?")[0]).resolve().is_file(), f"<{tag}> {url} is missing"
-    assert site_builder.offline_problems(site) == {}  # every style sheet too (the theme's fonts and icons)
+    assert offline_problems(site) == {}  # every style sheet too (the theme's fonts and icons)
 
 
 def test_figures_are_present_and_widgets_drawn_as_they_ran(site):
