@@ -19,16 +19,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from course_lib.train import LossFn
-from course_lib.validation import describe, require_positive_int
+from course_lib.validation import describe, require_images, require_positive_int
 
 YUV_FROM_RGB = torch.tensor(yuv_from_rgb, dtype=torch.float32)  # (3, 3): rows Y, U, V
 RGB_FROM_YUV = torch.tensor(rgb_from_yuv, dtype=torch.float32)  # its inverse
-
-
-def require_images(x: torch.Tensor, channels: int, name: str = "x") -> None:
-    """x must be a batch of images (n, channels, h, w): a ValueError naming `name` otherwise."""
-    if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != channels:
-        raise ValueError(f"{name} must be images (n, {channels}, height, width), got {describe(x)}.")
 
 
 def _mix(matrix: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -25,6 +25,12 @@ def require_positive_int(**arguments) -> None:
             raise ValueError(f"{name} must be a positive integer, got {value!r}.")
 
 
+def require_images(x: torch.Tensor, channels: int, name: str = "x") -> None:
+    """x must be a batch of images (n, channels, h, w): a ValueError naming `name` otherwise."""
+    if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != channels:
+        raise ValueError(f"{name} must be images (n, {channels}, height, width), got {describe(x)}.")
+
+
 def image_batch(x: torch.Tensor, image_shape: tuple[int, int], in_channels: int = 1) -> torch.Tensor:
     """Rows (B, H*W) -> images (B, 1, H, W) for one-channel models; images (B, C, H, W) pass through unchanged;
     anything else is a ValueError saying which shapes are expected."""

@@ -18,7 +18,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from course_lib.restoration import bicubic, require_images, with_chroma
+from course_lib.restoration import bicubic, with_chroma
+from course_lib.validation import require_images
 from course_lib.validation import require_positive_int
 
 

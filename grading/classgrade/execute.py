@@ -13,16 +13,16 @@ from __future__ import annotations
 
 from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_output
-from nbgrader.preprocessors import Execute
 from traitlets import Integer, List, Unicode
 
+from classgrade.timing import TimedExecute
 from course_lib.checking.probe import MIME as PROBE_MIME
 
 CRASHED = ("This cell stopped the kernel when it was graded (os._exit(), a kill, a segfault or the memory "
            "limit). It was not run again so that the rest of the notebook could be graded.")
 
 
-class SandboxExecute(Execute):
+class SandboxExecute(TimedExecute):  # nbgrader's Execute, timestamps when asked (timing.py)
     max_output_bytes = Integer(2 * 2**20, help="output kept per notebook").tag(config=True)
     skip_cells = List(Integer(), help="cells that crashed the kernel in an earlier run").tag(config=True)
     crash_file = Unicode("", help="where to write the index of a cell that kills the kernel").tag(config=True)

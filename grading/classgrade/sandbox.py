@@ -155,6 +155,15 @@ def drop_privileges(uid: int | None) -> None:
         sys.exit(f"classgrade sandbox: privileges not dropped (uid {os.getuid()}, caps {caps}); not starting the kernel")
 
 
+def _stamp(path: str | None, line: str) -> None:
+    """Timing (opt-in, classgrade/timing.py): append one line of timestamps."""
+    if path:
+        import time
+
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(line.format(time.time()))
+
+
 def inside(config_path: str, argv: list[str]) -> None:
     """Stage 2, inside bubblewrap: drop privileges, apply the limits, copy the data files, start the kernel."""
     with open(config_path, encoding="utf-8") as f:
@@ -162,6 +171,7 @@ def inside(config_path: str, argv: list[str]) -> None:
     drop_privileges(config.get("uid"))
     limits(config)
     copy_files(f"{SANDBOX_DIR}/data", HOME)
+    _stamp(config.get("inside_file"), "{:.6f}")  # in the socket folder: the one the sandbox may write
     os.execv(argv[0], argv)
 
 
@@ -169,6 +179,7 @@ def outside(config_path: str, argv: list[str]) -> None:
     """Stage 1: prepare the kernel's private folder, then start bubblewrap (or, without it, the kernel)."""
     with open(config_path, encoding="utf-8") as f:
         config = json.load(f)
+    _stamp(config.get("timing_file"), "sandbox {:.6f}\n")
     private = config["private"]  # made by the worker for this submission: nothing in it yet
     uid = config.get("uid")
     data = os.path.join(private, "data")

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from classgrade import sandbox
+from classgrade import sandbox, timing
 from classgrade.cgroup import Cgroup
 from classgrade.cells import clean_graded_cells, precheck
 from classgrade.text import clean
@@ -141,16 +141,18 @@ def _scratch_course(job: dict, scratch: Path, submission: Path) -> Path:
     return course
 
 
-def _nbgrader_config(folder: Path, skip: list[int], crash_file: Path, max_output: int) -> None:
+def _nbgrader_config(folder: Path, skip: list[int], crash_file: Path, max_output: int, timing_file: str) -> None:
     """The course's nbgrader_config.py, plus the class-scale Execute step (execute.py)."""
     folder.mkdir()
+    stamp = f"__import__('classgrade.timing').timing.mark({timing_file!r}, 'config')\n" if timing_file else ""
     (folder / "nbgrader_config.py").write_text(
-        "c = get_config()  # noqa: F821\n"
+        stamp + "c = get_config()  # noqa: F821\n"
         f"load_subconfig({str(Path(sandbox.__file__).parent.parent / 'nbgrader_config.py')!r})  # noqa: F821\n"
         f"c.Autograde.autograde_preprocessors = {PREPROCESSORS!r}\n"
         f"c.SandboxExecute.skip_cells = {skip!r}\n"
         f"c.SandboxExecute.crash_file = {str(crash_file)!r}\n"
-        f"c.SandboxExecute.max_output_bytes = {max_output}\n")
+        f"c.SandboxExecute.max_output_bytes = {max_output}\n"
+        f"c.SandboxExecute.timing_file = {timing_file!r}\n")
 
 
 def _run_once(job: dict, scratch: Path, course: Path, skip: list[int], attempt: int,
@@ -162,13 +164,15 @@ def _run_once(job: dict, scratch: Path, course: Path, skip: list[int], attempt: 
     sockets.mkdir(parents=True)
     limits = job["limits"]
     cgroup = Cgroup.create(limits["memory_bytes"], limits["max_processes"])  # None where the machine has none
+    timing_file = str(run / "timing.txt") if job.get("timing") else ""
     config = {**job["sandbox"], "private": str(private), "sockets": str(sockets),
-              "cgroup_procs": cgroup.procs() if cgroup else []}
+              "cgroup_procs": cgroup.procs() if cgroup else [],
+              "timing_file": timing_file, "inside_file": str(sockets / "t") if timing_file else ""}
     if config.get("uid") is not None:
         os.chown(sockets, config["uid"], config["uid"])
     kernel = sandbox.kernelspec(str(run / "j"), config)
     crash_file = run / "crashed"
-    _nbgrader_config(run / "cfg", skip, crash_file, limits["output_bytes"])
+    _nbgrader_config(run / "cfg", skip, crash_file, limits["output_bytes"], timing_file)
     spec = {"timeout": job["notebook_timeout"], "memory_bytes": limits["memory_bytes"],
             "max_processes": limits["max_processes"], "disk_bytes": limits["disk_bytes"],
             "watch": [str(sockets)] + ([] if config["bwrap"] else [str(private)]),
@@ -187,9 +191,11 @@ def _run_once(job: dict, scratch: Path, course: Path, skip: list[int], attempt: 
         (run / "visible.json").write_text(json.dumps({
             "notebook": str(visible), "out": str(run / "out.ipynb"), "kernel": kernel, "ip": f"{sockets}/k",
             "cwd": str(course / "solutions" / job["assignment"]), "cell_timeout": job["cell_timeout"],
-            "output_bytes": limits["output_bytes"], "skip_cells": skip, "crash_file": str(crash_file)}))
+            "output_bytes": limits["output_bytes"], "skip_cells": skip, "crash_file": str(crash_file),
+            "timing_file": timing_file}))
         command = [python, "-m", "classgrade.visible", str(run / "visible.json")]
     cmd = [python, "-m", "classgrade.supervise", str(run / "spec.json"), "--", *command]
+    timing.mark(timing_file, "run")
     try:
         subprocess.run(cmd, cwd=run / "cfg", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                        timeout=job["notebook_timeout"] + 120)
@@ -197,6 +203,7 @@ def _run_once(job: dict, scratch: Path, course: Path, skip: list[int], attempt: 
     except (subprocess.TimeoutExpired, OSError, ValueError) as error:
         report = {"returncode": None, "killed": f"the supervisor failed: {type(error).__name__}", "log": ""}
     finally:
+        timing.mark(timing_file, "exited")
         if cgroup is not None:
             kills = cgroup.oom_kills()
             cgroup.remove()
@@ -204,6 +211,8 @@ def _run_once(job: dict, scratch: Path, course: Path, skip: list[int], attempt: 
         report["killed"] = f"memory of all its processes over {limits['memory_bytes'] // 2**20} MiB " \
                            f"(the cgroup's OOM killer stopped {kills} process(es))"
     crashed = int(crash_file.read_text()) if crash_file.is_file() else None
+    if timing_file:
+        report["timing"] = timing.phases(timing.events(Path(timing_file), sockets / "t"))
     return report, crashed
 
 
