@@ -97,6 +97,8 @@ def test_masks_reject_non_bool_and_shapes_that_do_not_fit():
     q = torch.randn(2, 3, 4)
     with pytest.raises(TypeError, match="bool"):
         scaled_dot_product_attention(q, q, q, torch.ones(3, 3))
+    with pytest.raises(TypeError, match="bool"):  # the fused path checks it too (PyTorch would add a float mask)
+        scaled_dot_product_attention(q, q, q, torch.ones(3, 3), need_weights=False)
     with pytest.raises(ValueError, match="Shapes do not fit"):
         scaled_dot_product_attention(q, torch.randn(2, 3, 5), q)
 
@@ -141,6 +143,40 @@ def test_multi_head_matches_torch_multihead_attention_with_the_same_weights(n_he
     torch.testing.assert_close(out, ref, atol=1e-5, rtol=0)
     torch.testing.assert_close(weights, ref_weights, atol=1e-5, rtol=0)
     assert weights.shape == (3, n_heads, 7, 5) and (weights[1, :, :, 2:] == 0).all()
+
+
+MASKS = {"none": lambda b, lq, lk: None, "causal": lambda b, lq, lk: causal_mask(lq)[:, :lk],
+         "padding": lambda b, lq, lk: padding_mask(torch.tensor([lk, 2, 1][:b]), lk)[:, None, None, :],
+         "per item": lambda b, lq, lk: torch.rand(b, 1, lq, lk, generator=torch.Generator().manual_seed(3)) > 0.3}
+
+
+@pytest.mark.parametrize("mask", MASKS)
+def test_without_weights_attention_takes_the_fused_kernel_with_the_same_output_and_gradients(mask):
+    """need_weights=False: PyTorch's kernel, None for the weights; output and gradients as the explicit path's."""
+    generator = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(3, 2, 6, 8, generator=generator, requires_grad=True) for _ in range(3))
+    m = MASKS[mask](3, 6, 6)
+    if m is not None:
+        m = m | torch.eye(6, dtype=torch.bool)  # every query keeps a key
+    fused, none = scaled_dot_product_attention(q, k, v, m, need_weights=False)
+    explicit, weights = scaled_dot_product_attention(q, k, v, m)
+    assert none is None and weights.shape == (3, 2, 6, 6)
+    torch.testing.assert_close(fused, explicit, atol=1e-6, rtol=0)
+    grads = [torch.autograd.grad(out.square().sum(), (q, k, v)) for out in (fused, explicit)]
+    for fused_grad, explicit_grad in zip(*grads):
+        torch.testing.assert_close(fused_grad, explicit_grad, atol=1e-5, rtol=0)
+
+
+def test_multi_head_without_weights_gives_the_same_output_for_every_mask_kind():
+    ours = MultiHeadAttention(16, 4).eval()
+    x, memory = torch.randn(3, 7, 16), torch.randn(3, 5, 16)
+    keep = padding_mask(torch.tensor([5, 2, 4]))
+    for args in [dict(mask=causal_mask(7)), dict(key_padding_mask=keep), dict(mask=causal_mask(7)[None].expand(3, 7, 7))]:
+        keys = x if "mask" in args else memory
+        fused, none = ours(x, keys, keys, need_weights=False, **args)
+        explicit, weights = ours(x, keys, keys, **args)
+        assert none is None and weights is not None
+        torch.testing.assert_close(fused, explicit, atol=1e-6, rtol=0)
 
 
 def test_multi_head_masks_broadcast_per_batch_and_head():

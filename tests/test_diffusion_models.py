@@ -103,6 +103,11 @@ def test_cross_attention_weights_are_per_block_per_head_and_sum_to_one_over_the_
         assert (weights[0, :, :, 5:] == 0).all() and (weights[1, :, :, 11:] == 0).all()  # padding: exactly zero
         assert (weights[0, :, :, :5] > 0).all()
         torch.testing.assert_close(weights.sum(-1), torch.ones(weights.shape[:-1]))
+    with torch.no_grad():  # without return_attention: the fused kernel, the same noise (what sampling runs)
+        x, t = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(0)), torch.tensor([10, 700])
+        fused = model(x, t, context, context_mask=mask)
+        explicit, _ = model(x, t, context, context_mask=mask, return_attention=True)
+    torch.testing.assert_close(fused, explicit, atol=1e-5, rtol=0)
 
 
 def test_padding_the_text_more_changes_nothing_when_it_is_masked(text):

@@ -28,7 +28,7 @@ def test_sinusoidal_positions_follow_the_formula():
 def test_encoder_returns_states_and_a_map_per_layer_and_head():
     encoder = TransformerEncoder(VOCAB_SIZE, d_model=16, n_heads=4, n_layers=3, max_len=12).eval()
     tokens = torch.randint(0, VOCAB_SIZE, (2, 9))
-    hidden, maps = encoder(tokens)
+    hidden, maps = encoder(tokens, need_weights=True)
     assert hidden.shape == (2, 9, 16) and len(maps) == 3
     assert all(m.shape == (2, 4, 9, 9) for m in maps)
     torch.testing.assert_close(maps[0].sum(-1), torch.ones(2, 4, 9))
@@ -39,13 +39,25 @@ def test_encoder_returns_states_and_a_map_per_layer_and_head():
 def test_causal_encoder_never_looks_ahead_and_padding_is_never_attended():
     decoder = TransformerEncoder(VOCAB_SIZE, d_model=16, n_heads=2, n_layers=2, max_len=12, causal=True).eval()
     tokens = torch.randint(0, VOCAB_SIZE, (2, 6))
-    _, maps = decoder(tokens, key_padding_mask=padding_mask(torch.tensor([6, 4])))
+    _, maps = decoder(tokens, key_padding_mask=padding_mask(torch.tensor([6, 4])), need_weights=True)
+    assert len(maps) == 2
     for weights in maps:
         assert (weights.triu(1) == 0).all()
         assert (weights[1, :, :, 4:] == 0).all()
     changed = tokens.clone()
     changed[:, -1] = (changed[:, -1] + 1) % VOCAB_SIZE  # a future token must not change the past
     torch.testing.assert_close(decoder(tokens)[0][:, :-1], decoder(changed)[0][:, :-1])
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_without_weights_the_encoder_takes_the_fused_kernel_and_gives_the_same_states(causal):
+    encoder = TransformerEncoder(VOCAB_SIZE, d_model=16, n_heads=2, n_layers=2, max_len=12, causal=causal).eval()
+    tokens = torch.randint(0, VOCAB_SIZE, (3, 7), generator=torch.Generator().manual_seed(0))
+    padding = padding_mask(torch.tensor([7, 5, 2]))
+    fused, no_maps = encoder(tokens, key_padding_mask=padding)
+    explicit, maps = encoder(tokens, key_padding_mask=padding, need_weights=True)
+    assert no_maps == [] and len(maps) == 2
+    torch.testing.assert_close(fused, explicit, atol=1e-6, rtol=0)
 
 
 def test_sequence_tasks():
@@ -143,7 +155,7 @@ def test_one_stack_takes_token_ids_or_embeddings():
     torch.manual_seed(0)
     encoder = TransformerEncoder(20, d_model=16, n_heads=2, n_layers=2, max_len=8, causal=True).eval()
     ids = torch.randint(0, 20, (3, 5))
-    from_ids, maps = encoder(ids)
+    from_ids, maps = encoder(ids, need_weights=True)
     from_embeddings, _ = encoder(encoder.embed(ids) * 16 ** 0.5)  # what embedding the ids inside does
     torch.testing.assert_close(from_embeddings, from_ids)
     assert from_ids.shape == (3, 5, 16) and len(maps) == 2 and maps[0].shape == (3, 2, 5, 5)

@@ -131,8 +131,8 @@ def test_without_positions_self_attention_is_permutation_equivariant():
     order = torch.randperm(16, generator=torch.Generator().manual_seed(1))
     tokens = model.embed(images)  # (B, 17, d), [CLS] first
     keep_cls = torch.cat([torch.tensor([0]), order + 1])
-    hidden, maps = model.encode(tokens)
-    hidden_shuffled, maps_shuffled = model.encode(tokens[:, keep_cls])
+    hidden, maps = model.encode(tokens, need_weights=True)
+    hidden_shuffled, maps_shuffled = model.encode(tokens[:, keep_cls], need_weights=True)
     torch.testing.assert_close(hidden_shuffled, hidden[:, keep_cls])  # outputs shuffle the same way
     torch.testing.assert_close(maps_shuffled[1], maps[1][:, :, keep_cls][:, :, :, keep_cls])
     torch.testing.assert_close(model(shuffle_patches(images, 2, order)), model(images))  # [CLS] cannot tell
@@ -202,3 +202,12 @@ def test_bad_vit_arguments_give_one_line_errors(kwargs, match):
     with pytest.raises(ValueError, match=match) as excinfo:
         ViT(**arguments)
     one_line_error(excinfo)
+
+
+def test_forward_takes_the_fused_kernel_and_gives_the_logits_of_the_explicit_path():
+    model = ViT((8, 8), 2, 1, 5, d_model=16, n_heads=2, n_layers=2).eval()
+    images = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    logits, maps = model.forward_with_attention(images)  # the weights asked for: the explicit path
+    assert len(maps) == 2 and maps[0].shape == (4, 2, 17, 17)
+    assert model.forward_with_attention(images, need_weights=False)[1] == []
+    torch.testing.assert_close(model(images), logits, atol=1e-6, rtol=0)

@@ -10,6 +10,11 @@ torch.nn.functional.scaled_dot_product_attention); it broadcasts against the sco
 - `scaled_dot_product_attention`: softmax(q k^T / sqrt(d_k)) v, with padding and causal masks
 - `MultiHeadAttention`: project, split heads, attend, merge heads, project
 Self-attention is `attn(x, x, x)`; cross-attention is `attn(decoder_states, encoder_states, encoder_states)`.
+
+The last two take `need_weights` (as torch.nn.MultiheadAttention does). True, the default: the explicit,
+teachable computation, which builds the (L_q, L_k) weights and returns them. False: PyTorch's fused kernel
+(F.scaled_dot_product_attention), the same output without keeping the weights (None is returned in their place):
+what the models use when nobody draws the weights (training, sampling), faster and lighter for long sequences.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import math
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from course_lib.models import scores as score_table  # the formulas; imported as a module, not as names
 
@@ -39,22 +45,33 @@ def padding_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.Ten
 def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Softmax over the last axis, where positions with mask False get exactly zero weight."""
     if mask is not None:
-        if mask.dtype != torch.bool:
-            raise TypeError(f"A mask must be a bool tensor (True = may attend), got {mask.dtype}.")
+        _check_mask_dtype(mask)
         scores = scores.masked_fill(~mask, float("-inf"))  # before the softmax, never after
     return torch.softmax(scores, dim=-1)
 
 
 def scaled_dot_product_attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """softmax(q k^T / sqrt(d_k)) v: q (..., L_q, d_k), k (..., L_k, d_k), v (..., L_k, d_v) -> (..., L_q, d_v), weights."""
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None, need_weights: bool = True
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """softmax(q k^T / sqrt(d_k)) v: q (..., L_q, d_k), k (..., L_k, d_k), v (..., L_k, d_v) -> (..., L_q, d_v), weights.
+
+    need_weights=False: the same output from PyTorch's fused kernel, and None for the weights.
+    """
     if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
         raise ValueError(f"Shapes do not fit: q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)} "
                          "(need q[-1] == k[-1] and k[-2] == v[-2]).")
+    if not need_weights:
+        if mask is not None:
+            _check_mask_dtype(mask)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask), None  # never builds the weights
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., L_q, L_k)
     weights = masked_softmax(scores, mask)  # each row sums to 1
     return weights @ v, weights
+
+
+def _check_mask_dtype(mask: torch.Tensor) -> None:
+    if mask.dtype != torch.bool:
+        raise TypeError(f"A mask must be a bool tensor (True = may attend), got {mask.dtype}.")
 
 
 class AdditiveAttention(nn.Module):
@@ -184,12 +201,13 @@ class MultiHeadAttention(nn.Module):
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)
 
     def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor | None = None,
-                key_padding_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                key_padding_mask: torch.Tensor | None = None, need_weights: bool = True
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """query (B, L_q, d), key/value (B, L_k, d_k/d_v) -> output (B, L_q, d), weights (B, heads, L_q, L_k).
 
         `mask` is (L_q, L_k) (e.g. causal_mask(L)), (B, L_q, L_k), or (B, heads, L_q, L_k): the same for every
         head unless it has a heads axis. `key_padding_mask` (B, L_k) is True on real tokens. Both: a query
-        attends where both allow.
+        attends where both allow. need_weights=False: the fused kernel, and None for the weights.
         """
         self._check_inputs(query, key, value, mask, key_padding_mask)
         q = split_heads(self.q_proj(query), self.n_heads)  # (B, heads, L_q, d_head)
@@ -200,7 +218,7 @@ class MultiHeadAttention(nn.Module):
         if key_padding_mask is not None:
             padding = key_padding_mask[:, None, None, :]  # the same for every head and every query
             mask = padding if mask is None else mask & padding
-        out, weights = scaled_dot_product_attention(q, k, v, mask)  # (B, heads, L_q, d_head)
+        out, weights = scaled_dot_product_attention(q, k, v, mask, need_weights)  # (B, heads, L_q, d_head)
         return self.out_proj(merge_heads(out)), weights
 
     def _check_inputs(self, query, key, value, mask, key_padding_mask) -> None:

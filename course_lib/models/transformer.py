@@ -41,10 +41,11 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(d_model)
         self.mlp = nn.Sequential(nn.Linear(d_model, mlp_ratio * d_model), nn.GELU(), nn.Linear(mlp_ratio * d_model, d_model))
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B, L, d) -> (B, L, d), attention weights (B, heads, L, L)."""
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, need_weights: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x (B, L, d) -> (B, L, d), attention weights (B, heads, L, L) if need_weights (else None: fused attention)."""
         h = self.ln_1(x)
-        attended, weights = self.attn(h, h, h, mask=mask)  # self-attention: queries, keys, values all from x
+        attended, weights = self.attn(h, h, h, mask=mask, need_weights=need_weights)  # queries, keys, values: all x
         x = x + attended
         return x + self.mlp(self.ln_2(x)), weights
 
@@ -66,11 +67,12 @@ class TransformerEncoder(nn.Module):
         self.blocks = nn.ModuleList(Block(d_model, n_heads) for _ in range(n_layers))
         self.ln_f = nn.LayerNorm(d_model)
 
-    def forward(self, inputs: torch.Tensor, key_padding_mask: torch.Tensor | None = None
+    def forward(self, inputs: torch.Tensor, key_padding_mask: torch.Tensor | None = None, need_weights: bool = False
                 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """token ids (B, L) or embeddings (B, L, d) -> hidden states (B, L, d), [per-layer weights (B, heads, L, L)].
 
-        key_padding_mask (B, L) is True on real tokens; padding is never attended to.
+        key_padding_mask (B, L) is True on real tokens; padding is never attended to. The weights are computed
+        only with need_weights=True; otherwise the layers use the fused kernel and the list is empty.
         """
         x = self.embed_inputs(inputs)  # (B, L, d), positions added
         length = x.shape[1]
@@ -80,8 +82,8 @@ class TransformerEncoder(nn.Module):
             mask = padding if mask is None else mask & padding
         maps = []
         for block in self.blocks:
-            x, weights = block(x, mask)
-            maps.append(weights)
+            x, weights = block(x, mask, need_weights)
+            maps += [weights] if need_weights else []
         return self.ln_f(x), maps
 
     def embed_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -117,7 +119,7 @@ class TinyTransformer(nn.Module):
     @torch.no_grad()
     def attention_maps(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens (B, L) -> every map at once, (layers, B, heads, L, L)."""
-        return torch.stack(self.encoder(tokens)[1])
+        return torch.stack(self.encoder(tokens, need_weights=True)[1])
 
 
 def per_position_loss(model: nn.Module, tokens: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

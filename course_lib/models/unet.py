@@ -61,12 +61,14 @@ class CrossAttentionBlock(nn.Module):
         self.norm = _norm(channels)
         self.attn = MultiHeadAttention(channels, n_heads, kdim=context_dim, vdim=context_dim)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor, context_mask: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B, C, H, W), context (B, L, d_text), mask (B, L) True on real tokens -> x, weights (B, heads, H*W, L)."""
+    def forward(self, x: torch.Tensor, context: torch.Tensor, context_mask: torch.Tensor | None = None,
+                need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x (B, C, H, W), context (B, L, d_text), mask (B, L) True on real tokens -> x, weights (B, heads, H*W, L)
+        (None unless need_weights: the fused kernel)."""
         batch, channels, height, width = x.shape
         pixels = self.norm(x).flatten(2).transpose(1, 2)  # (B, H*W, C): one query per pixel
-        attended, weights = self.attn(pixels, context, context, key_padding_mask=context_mask)  # (B, H*W, C)
+        attended, weights = self.attn(pixels, context, context, key_padding_mask=context_mask,
+                                      need_weights=need_weights)  # (B, H*W, C)
         return x + attended.transpose(1, 2).reshape(batch, channels, height, width), weights
 
 
@@ -130,7 +132,7 @@ class UNet(nn.Module):
         def cross(block: nn.Module | None, h: torch.Tensor) -> torch.Tensor:
             if block is None:
                 return h
-            h, weights = block(h, context, context_mask)
+            h, weights = block(h, context, context_mask, need_weights=return_attention)
             maps.append(weights)
             return h
 

@@ -110,22 +110,26 @@ class ViT(nn.Module):
         table = self.position_table()
         return tokens if table is None else tokens + table
 
-    def encode(self, tokens: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """tokens (B, L, d) -> hidden states (B, L, d), [per-layer weights (B, heads, L, L)]: Blocks then LayerNorm."""
+    def encode(self, tokens: torch.Tensor, need_weights: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """tokens (B, L, d) -> hidden states (B, L, d), [per-layer weights (B, heads, L, L)]: Blocks then LayerNorm.
+
+        The weights are computed only with need_weights=True (otherwise fused attention, and an empty list).
+        """
         maps = []
         for block in self.blocks:
-            tokens, weights = block(tokens)
-            maps.append(weights)
+            tokens, weights = block(tokens, need_weights=need_weights)
+            maps += [weights] if need_weights else []
         return self.ln_f(tokens), maps
 
-    def forward_with_attention(self, images: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def forward_with_attention(self, images: torch.Tensor, need_weights: bool = True
+                               ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """images -> logits (B, n_classes), [per-layer weights (B, heads, N+1, N+1)]."""
-        hidden, maps = self.encode(self.embed(images))
+        hidden, maps = self.encode(self.embed(images), need_weights)
         return self.head(hidden[:, 0]), maps  # the [CLS] token's final state decides
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """images (B, C, H, W), or rows (B, H*W) for one channel -> logits (B, n_classes)."""
-        return self.forward_with_attention(images)[0]
+        """images (B, C, H, W), or rows (B, H*W) for one channel -> logits (B, n_classes); fused attention."""
+        return self.forward_with_attention(images, need_weights=False)[0]
 
     @torch.no_grad()
     def attention_maps(self, images: torch.Tensor) -> torch.Tensor:

@@ -33,7 +33,7 @@ class TransformerRecipe(Recipe):
     d_model: int = 32
     n_heads: int = 2
     n_layers: int = 2
-    epochs: int = 15
+    epochs: int = 20
     lr: float = 3e-3
     batch_size: int = 64
     seed: int = 0
