@@ -3,20 +3,28 @@
     python -m ci.run_notebooks --mode full            # `make course`: embedded defaults, HTML, the site
     python -m ci.run_notebooks --mode smoke           # `make test`: SMOKE=True, small and fast
     python -m ci.run_notebooks --mode smoke lectures/01_pca_vs_autoencoders.ipynb
+    python -m ci.run_notebooks --jobs 1                # one notebook at a time
 
 Runs the lectures and the instructor versions of the exercises (the student releases stop at
 their `raise NotImplementedError()` stubs; the grading check runs those). Exits non-zero if any
 notebook fails, naming the notebook and the cell. Run times go to <out>/timings.json; in full mode
 the static site (ci/build_site.py) is then built into build/site/ from every executed lecture.
+
+Every lecture computes on one CPU thread (its set-up cell says so: small tensors gain nothing from more), so
+the notebooks run side by side, one per core (--jobs), the longest first (the previous run's timings.json
+says which); each still reports its own wall time. Models they train are saved atomically (write, then
+rename), so two notebooks that train the same model never read a half-written file.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +90,24 @@ def execute(notebook: Path, out_dir: Path, *, smoke: bool, cell_timeout: int, no
     return Result(notebook, executed, "ok", seconds)
 
 
+def execute_all(notebooks: list[Path], out_dir: Path, *, smoke: bool, jobs: int, cell_timeout: int,
+                notebook_timeout: int) -> list[Result]:
+    """Run the notebooks, `jobs` at a time, the longest first; the results in the order given."""
+    previous = json.loads((out_dir / "timings.json").read_text()) if (out_dir / "timings.json").is_file() else {}
+    expected = {n: (previous.get(display_name(n).lstrip("/")) or {}).get("seconds", 0.0) for n in notebooks}
+    order = sorted(notebooks, key=lambda n: -expected[n])  # a stable sort: unknown ones keep the given order
+
+    def run(notebook: Path) -> Result:
+        print(f"running {display_name(notebook)} ({'smoke' if smoke else 'full'}) ...", flush=True)
+        result = execute(notebook, out_dir, smoke=smoke, cell_timeout=cell_timeout, notebook_timeout=notebook_timeout)
+        print(f"  {result.status} {display_name(notebook)} in {result.seconds:.1f} s", flush=True)
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:  # threads only wait on papermill's processes
+        done = dict(zip(order, pool.map(run, order)))
+    return [done[n] for n in notebooks]
+
+
 def render_html(executed: Path, html_dir: Path) -> Path:
     """An HTML page of the executed notebook, figures embedded."""
     from nbconvert import HTMLExporter
@@ -126,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notebook-timeout", type=int, default=1200, help="seconds one notebook may run")
     parser.add_argument("--no-html", action="store_true", help="skip the HTML rendering and the site")
     parser.add_argument("--site", type=Path, help="build the static site here (default: build/site in full mode)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                        help="notebooks run side by side (default: one per CPU core)")
     args = parser.parse_args(argv)
 
     smoke = args.mode == "smoke"
@@ -135,15 +163,18 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         parser.error(f"no such notebook: {', '.join(missing)}")
 
-    results = []
-    for notebook in notebooks:
-        print(f"running {display_name(notebook)} ({args.mode}) ...", flush=True)
-        result = execute(notebook, out_dir, smoke=smoke, cell_timeout=args.cell_timeout,
-                         notebook_timeout=args.notebook_timeout)
-        if result.status == "ok" and not args.no_html:
-            render_html(result.executed, out_dir / "html")
-        results.append(result)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
+    start = time.perf_counter()
+    results = execute_all(notebooks, out_dir, smoke=smoke, jobs=args.jobs, cell_timeout=args.cell_timeout,
+                          notebook_timeout=args.notebook_timeout)
+    wall = time.perf_counter() - start
+    if not args.no_html:
+        for result in results:
+            if result.status == "ok":
+                render_html(result.executed, out_dir / "html")
     print_table(results)
+    print(f"wall time with {min(args.jobs, len(notebooks))} at a time: {wall:.1f} s")
     record_timings(results, out_dir, args.mode)
     if not args.no_html:
         print(f"\nexecuted notebooks and HTML pages: {display_name(out_dir)}/html/")

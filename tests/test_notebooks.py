@@ -65,3 +65,24 @@ def test_runner_names_the_failing_notebook_and_cell(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 1
     assert "FAILED" in out and "broken.ipynb" in out and "cell 3" in out and "the lecture broke here" in out
+
+
+def test_notebooks_run_side_by_side_longest_first_and_report_in_the_given_order(tmp_path, capsys):
+    """--jobs 2: two kernels at once; the previous run's timings put the slow one first; results keep the order."""
+    kernelspec = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    paths = []
+    for name, body in (("quick", "x = 1"), ("slow", "import time; time.sleep(1)"), ("broken", "1 / 0")):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("SMOKE = False", metadata={"tags": ["parameters"]}),
+                                             nbformat.v4.new_code_cell(body)], metadata=kernelspec)
+        paths.append(tmp_path / f"{name}.ipynb")
+        nbformat.write(nb, paths[-1])
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "timings.json").write_text(json.dumps({run_notebooks.display_name(paths[1]).lstrip("/"): {"seconds": 9.0}}))
+    results = run_notebooks.execute_all(paths, out, smoke=True, jobs=2, cell_timeout=60, notebook_timeout=120)
+    assert [r.notebook for r in results] == paths and [r.status for r in results] == ["ok", "ok", "failed"]
+    started = [line.split()[1] for line in capsys.readouterr().out.splitlines() if line.startswith("running")]
+    assert started[0].endswith("slow.ipynb")  # the longest last time goes first
+    assert "ZeroDivisionError" in results[2].detail
+    with pytest.raises(SystemExit):
+        run_notebooks.main([str(paths[0]), "--jobs", "0", "--out", str(out)])
