@@ -1,15 +1,18 @@
-"""Grading throughput: N copies of one assignment's solution, graded serially and then on a Dask LocalCluster;
+"""Grading throughput against plain nbgrader: N copies of one assignment's solution graded three ways, plain
+`nbgrader autograde` (serial, as an instructor runs it), classgrade serial and classgrade on a Dask LocalCluster;
 or a synthetic class of N students, hostile ones included, graded on separately started worker processes.
 
-    python benchmarks/grading_throughput.py                       # 200 copies of pca_autoencoders
+    python benchmarks/grading_throughput.py                       # 20 copies of convolutions, three ways
     python benchmarks/grading_throughput.py --n 8 --tiny          # the tests' tiny assignment: fast kernels
-    python benchmarks/grading_throughput.py --n 8 --workers 2 --assignment convolutions
+    python benchmarks/grading_throughput.py --n 8 --workers 2 --assignment pca_autoencoders
     python benchmarks/grading_throughput.py --synthetic           # 200 students of the tiny assignment, on a
                                                                   # `dask scheduler` + 2 `dask worker` processes
 
-Each run uses its own scratch course (the instructor's files are never touched); both go through the same
-sandbox (bubblewrap where it works) and the same serial merge into a fresh gradebook. Prints submissions
-per minute for each, and checks that every copy scored full autograded marks.
+Each run uses its own scratch course (the instructor's files are never touched); classgrade's runs go through
+the same sandbox (bubblewrap where it works) and the same serial merge into a fresh gradebook. Prints a Markdown
+table (submissions per minute, ratio to plain nbgrader) and one submission's seconds per phase (process start,
+nbgrader start-up, sandbox, kernel start, imports, executing cells, writing results: classgrade/timing.py), and
+checks that every copy scored full autograded marks in all three.
 
 The synthetic class (tests/class_grading_notebooks/tiny, 4 points) cycles through KINDS: the solution, the
 release unchanged, a wrong answer, an infinite loop (the cell timeout), a memory bomb (the memory limit),
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -88,25 +92,146 @@ def class_of(source: Path, assignment: str, n: int, root: Path) -> Course:
     return course
 
 
-def throughput(n: int, assignment: str = "pca_autoencoders", workers: int | None = None,
-               serial: bool = True) -> dict[str, float]:
-    """Submissions per minute for n copies of the solution: serial (if asked) and on `workers` Dask workers."""
-    workers = workers or os.cpu_count()
-    tiny = REPO / "tests" / "class_grading_notebooks" / "tiny"
-    source = tiny if assignment == "tiny" else REPO / "solutions" / assignment
+PLAIN_CONFIG = """c = get_config()  # noqa: F821
+__import__("classgrade.timing").timing.mark({timing!r}, "config")
+load_subconfig({config!r})  # noqa: F821 (the course's own)
+c.Autograde.autograde_preprocessors = ["classgrade.timing.TimedExecute" if p is Execute else p
+                                       for p in Autograde.class_traits()["autograde_preprocessors"].default()]
+c.TimedExecute.timing_file = {timing!r}
+"""
+
+
+def plain_nbgrader(course: Course, assignment: str, folder: Path) -> tuple[float, dict[str, float]]:
+    """`nbgrader autograde ASSIGNMENT` as an instructor runs it (serially, the course's config); its seconds and
+    one submission's seconds per phase (timing.PHASES, the whole run's start-up shared by its submissions).
+
+    The course's config is loaded from a scratch folder that adds one thing: nbgrader's own Execute step,
+    subclassed to write timestamps (classgrade.timing.TimedExecute: a line appended per event)."""
+    from classgrade import timing
+
+    folder.mkdir(parents=True)
+    stamps = folder / "timing.txt"
+    (folder / "nbgrader_config.py").write_text(
+        "from nbgrader.converters import Autograde\nfrom nbgrader.preprocessors import Execute\n"
+        + PLAIN_CONFIG.format(timing=str(stamps), config=str(REPO / "grading" / "nbgrader_config.py")))
+    path = os.pathsep.join(filter(None, [str(REPO / "grading"), os.environ.get("PYTHONPATH")]))  # classgrade.timing
+    env = {**course.env(), "PYTHONPATH": path}
+    timing.mark(stamps, "run")
+    start = time.perf_counter()
+    run = subprocess.run(["nbgrader", "autograde", assignment], cwd=folder, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    timing.mark(stamps, "exited")
+    if run.returncode != 0:
+        raise RuntimeError(f"`nbgrader autograde {assignment}` failed:\n{run.stdout[-2000:]}\n{run.stderr[-2000:]}")
+    return seconds, plain_phases(stamps.read_text().splitlines())
+
+
+def plain_phases(lines: list[str]) -> dict[str, float]:
+    """One plain-nbgrader submission's seconds per phase from a whole run's timestamps (one notebook after another)."""
+    from classgrade import timing
+
+    run, notebooks = {}, []
+    for line in lines:
+        event, _, value = line.partition(" ")
+        if event == "execute":
+            notebooks.append({})
+        mine = run if event in ("run", "config", "exited") or not notebooks else notebooks[-1]
+        mine.setdefault(event, float(value))
+    n = len(notebooks)
+    each = [timing.phases(nb) for nb in notebooks]  # kernel start (from the launch), imports, executing cells
+    ends = [nb["done"] for nb in notebooks] + [run["exited"]]
+    between = ends[-1] - ends[-2] + sum(later["launch"] - end for later, end in zip(notebooks[1:], ends))
+    return {"process start": (run["config"] - run["run"]) / n,
+            "nbgrader start-up": (notebooks[0]["launch"] - run["config"]) / n, "sandbox": 0.0,
+            **{phase: sum(e.get(phase, 0.0) for e in each) / n
+               for phase in ("kernel start", "imports", "executing cells")},
+            "writing results": between / n}
+
+
+def full_marks(course: Course, assignment: str, students: list[str]) -> list[str]:
+    """The students whose autograded cells did not all score full marks (or who are missing) in the gradebook."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    short = []
+    with Gradebook(f"sqlite:///{course.gradebook}") as gradebook:
+        for student in students:
+            try:
+                submission = gradebook.find_submission(assignment, student)
+            except MissingEntry:
+                short.append(student)
+                continue
+            grades = [g for nb in submission.notebooks for g in nb.grades if g.auto_score is not None]
+            if not grades or any(g.auto_score != g.max_score for g in grades):
+                short.append(student)
+    return short
+
+
+def against_plain(n: int = 20, assignment: str = "convolutions", workers: int | None = None) -> dict:
+    """The same n copies of the solution graded three ways, each in its own scratch course: plain `nbgrader
+    autograde` (serial), classgrade serial and classgrade on `workers` Dask workers. Returns one row per run
+    (seconds, submissions per minute, ratio to plain nbgrader) and one submission's seconds per phase."""
+    workers = workers or os.cpu_count() or 1
+    source = TINY if assignment == "tiny" else REPO / "solutions" / assignment
     settings = Settings(cell_timeout=300, notebook_timeout=900)
-    rates = {}
-    runs = ([("serial", 0)] if serial else []) + [(f"parallel ({workers} workers)", workers)]
-    for label, n_workers in runs:
+    students = [f"student{i:03d}" for i in range(n)]
+    rows, breakdown = [], {}
+    for label, n_workers in [("plain `nbgrader autograde` (serial)", None), ("classgrade serial", 0),
+                             (f"classgrade, {workers} Dask workers", workers)]:
         with tempfile.TemporaryDirectory(prefix="classgrade-bench-") as tmp:
             course = class_of(source, assignment, n, Path(tmp) / "course")
-            start = time.perf_counter()
-            summary = autograde(assignment, course, settings, n_workers=n_workers)
-            seconds = time.perf_counter() - start
-        if len(summary.graded) != n or len(set(summary.graded.values())) != 1:
-            raise RuntimeError(f"Not every copy of the solution got the same score:\n{summary.text()}")
-        rates[label] = n / seconds * 60
-    return rates
+            if n_workers is None:
+                seconds, breakdown["plain nbgrader"] = plain_nbgrader(course, assignment, Path(tmp) / "plain")
+            else:
+                start = time.perf_counter()
+                summary = autograde(assignment, course, settings, n_workers=n_workers, progress=False,
+                                    timing=n_workers == 0)
+                seconds = time.perf_counter() - start
+                if n_workers == 0:
+                    breakdown.update(classgrade_phases(summary.timing, seconds / n))
+            short = full_marks(course, assignment, students)
+        if short:
+            raise RuntimeError(f"{label}: not every copy of the solution scored full marks: {short}")
+        rows.append({"run": label, "seconds": seconds, "per_minute": n / seconds * 60})
+    for row in rows:
+        row["ratio"] = row["per_minute"] / rows[0]["per_minute"]
+    return {"n": n, "assignment": assignment, "workers": workers, "rows": rows, "breakdown": breakdown}
+
+
+def classgrade_phases(timing: dict[str, dict], per_submission: float) -> dict[str, dict[str, float]]:
+    """Mean seconds per phase over the students: its grading run, its feedback run, and the rest."""
+    from statistics import mean
+
+    out = {}
+    for run in ("grading run", "feedback run"):
+        mine = [t[run] for t in timing.values() if run in t]
+        out[f"classgrade {run}"] = {phase: mean(m.get(phase, 0.0) for m in mine) for phase in mine[0]} if mine else {}
+    other = {key: mean(t.get(key, 0.0) for t in timing.values()) for key in
+             ("copying the submission", "reading results", "merging into the gradebook")}
+    accounted = sum(other.values()) + sum(sum(r.values()) for r in out.values())
+    other["the rest (the run's start-up, between submissions)"] = max(per_submission - accounted, 0.0)
+    out["classgrade, outside the runs"] = other
+    return out
+
+
+def comparison_report(result: dict) -> list[str]:
+    """Markdown: the three runs, then one submission's seconds per phase."""
+    from benchmarks.markdown import table
+
+    lines = table(["run", "seconds", "submissions / minute", "vs plain nbgrader"],
+                  [[r["run"], f"{r['seconds']:.0f}", f"{r['per_minute']:.1f}", f"{r['ratio']:.2f}x"]
+                   for r in result["rows"]])
+    b = result["breakdown"]
+    runs = [k for k in ("plain nbgrader", "classgrade grading run", "classgrade feedback run") if b.get(k)]
+    phases = list(dict.fromkeys(p for k in runs for p in b[k]))
+    rows = [[phase] + [f"{b[k][phase]:.2f}" if phase in b[k] else "" for k in runs] for phase in phases]
+    blank = [""] * (len(runs) - 2)
+    rows += [[f"classgrade: {key}", "", f"{value:.2f}", *blank]
+             for key, value in b.get("classgrade, outside the runs", {}).items()]
+    classgrade = sum(sum(b[k].values()) for k in runs[1:]) + sum(b.get("classgrade, outside the runs", {}).values())
+    plain = sum(b["plain nbgrader"].values())
+    rows.append(["**total**", f"**{plain:.2f}**", f"**{classgrade:.2f}** (both runs, the rest)", *blank])
+    return lines + ["", "One submission's seconds (mean over the serial runs' submissions; plain nbgrader's start-up "
+                        "shared by its submissions):", ""] + table(["phase"] + runs, rows)
 
 
 def synthetic_class(root: Path, n: int, kinds: tuple[str, ...] = tuple(KINDS)) -> tuple[Course, dict[str, str]]:
@@ -210,14 +335,15 @@ def synthetic_report(result: dict) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, default=200, help="submissions (copies of the solution)")
-    parser.add_argument("--assignment", default="pca_autoencoders")
+    parser.add_argument("--n", type=int, help="submissions: copies of the solution (default 20), or students of "
+                                              "the synthetic class (default 200)")
+    parser.add_argument("--assignment", default="convolutions")
     parser.add_argument("--tiny", action="store_true", help="tests/class_grading_notebooks/tiny instead")
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="Dask worker processes")
-    parser.add_argument("--skip-serial", action="store_true")
     parser.add_argument("--synthetic", action="store_true",
                         help="a synthetic class of --n students (hostile ones too) on separately started workers")
     args = parser.parse_args()
+    args.n = args.n or (200 if args.synthetic else 20)
     if args.synthetic:
         print(f"synthetic class of {args.n} x tiny; sandbox: "
               f"{'bubblewrap + rlimits' if bwrap_works() else 'rlimits only'}; {os.cpu_count()} cores")
@@ -226,12 +352,7 @@ def main() -> None:
     assignment = "tiny" if args.tiny else args.assignment
     print(f"{args.n} x {assignment}; sandbox: {'bubblewrap + rlimits' if bwrap_works() else 'rlimits only'}; "
           f"{os.cpu_count()} cores")
-    rates = throughput(args.n, assignment, args.workers, serial=not args.skip_serial)
-    for label, rate in rates.items():
-        print(f"{label:>24}: {rate:6.1f} submissions/minute")
-    if len(rates) == 2:
-        serial, parallel = rates.values()
-        print(f"speed-up: {parallel / serial:.2f}x")
+    print("\n".join(comparison_report(against_plain(args.n, assignment, args.workers))))
 
 
 if __name__ == "__main__":

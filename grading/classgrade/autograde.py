@@ -14,12 +14,14 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from classgrade import forkserver
 from classgrade.checker import Checker
 from classgrade.checker import summary as checked_summary
 from classgrade.course import GRADING, Course, Settings, assignment_cells, make_template
@@ -44,6 +46,7 @@ class Summary:
     problems: dict[str, list[str]] = field(default_factory=dict)  # student -> what went wrong in which cell
     previous: dict[str, str] = field(default_factory=dict)  # student -> the earlier result a failure replaced
     seconds: dict[str, float] = field(default_factory=dict)
+    timing: dict[str, dict] = field(default_factory=dict)  # student -> phase -> seconds (timing=True: timing.py)
 
     def text(self) -> str:
         lines = [f"{self.assignment}: {len(self.graded)} graded, {len(self.skipped)} unchanged (skipped), "
@@ -101,8 +104,9 @@ def _client(n_workers: int | None, scheduler: str | None):
 
 def autograde(assignment: str, course: Course | None = None, settings: Settings | None = None,
               n_workers: int | None = None, scheduler: str | None = None, students: list[str] | None = None,
-              force: bool = False, progress: bool = True) -> Summary:
-    """Grade every submitted student (or `students`), skipping unchanged submissions unless `force`."""
+              force: bool = False, progress: bool = True, timing: bool = False) -> Summary:
+    """Grade every submitted student (or `students`), skipping unchanged submissions unless `force`;
+    with `timing`, each student's seconds per phase in summary.timing (benchmarks: classgrade/timing.py)."""
     course = course or Course.from_env()
     settings = settings or Settings()
     settings.check()
@@ -124,11 +128,11 @@ def autograde(assignment: str, course: Course | None = None, settings: Settings 
             else:
                 todo[student] = folder
         if todo:
-            _grade(assignment, course, settings, todo, n_workers, scheduler, state, summary, progress)
+            _grade(assignment, course, settings, todo, n_workers, scheduler, state, summary, progress, timing)
     return summary
 
 
-def _grade(assignment, course, settings, todo, n_workers, scheduler, state, summary, progress) -> None:
+def _grade(assignment, course, settings, todo, n_workers, scheduler, state, summary, progress, timing) -> None:
     # in the course folder, which every worker machine shares (its /tmp it does not); never seen by a kernel
     (course.grading / ".classgrade").mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="work-", dir=course.grading / ".classgrade"))
@@ -147,7 +151,7 @@ def _grade(assignment, course, settings, todo, n_workers, scheduler, state, summ
                                     for name in course.release_notebooks(assignment)},
                 "cell_timeout": settings.cell_timeout, "notebook_timeout": settings.notebook_timeout,
                 "sandbox": settings.sandbox(), "limits": settings.limits(), "python": sys.executable,
-                "probe_cells": checker.probe_cells() if checker else {}}
+                "probe_cells": checker.probe_cells() if checker else {}, "timing": timing}
         jobs = [{**base, "student": s, "submitted": str(p)} for s, p in todo.items()]
         bar = tqdm(total=len(jobs), desc=f"autograde {assignment}", unit="student", disable=not progress)
         for result in _results(jobs, n_workers, scheduler):
@@ -162,8 +166,11 @@ def _grade(assignment, course, settings, todo, n_workers, scheduler, state, summ
 def _results(jobs: list[dict], n_workers: int | None, scheduler: str | None):
     """Each job's result as it finishes: in this process when n_workers == 0, else on Dask."""
     if n_workers == 0 and not scheduler:
-        for job in jobs:
-            yield grade_one(job)
+        try:
+            for job in jobs:
+                yield grade_one(job)
+        finally:
+            forkserver.stop()
         return
     from distributed import as_completed
 
@@ -178,6 +185,10 @@ def _results(jobs: list[dict], n_workers: int | None, scheduler: str | None):
                 yield {"student": keys[future.key], "status": "failed", "reason": f"worker error: {error}",
                        "problems": [], "hash": None, "grades": None, "files": {}}
     finally:
+        try:
+            client.run(forkserver.stop)  # each worker's fork server: no process outlives the run
+        except Exception:  # noqa: BLE001 (a worker lost: its server died with it)
+            pass
         client.close()
         if cluster is not None:
             cluster.close()
@@ -192,7 +203,7 @@ def _grade_on_worker(job: dict) -> dict:
 
 def _record(result: dict, course: Course, assignment: str, state: State, summary: Summary,
             checker: Checker | None = None) -> None:
-    student = result["student"]
+    student, start = result["student"], time.monotonic()
     checks = None
     summary.seconds[student] = result.get("seconds", 0.0)
     before = state.get(assignment, student)
@@ -218,3 +229,5 @@ def _record(result: dict, course: Course, assignment: str, state: State, summary
     state.put(assignment, student, {"hash": result.get("hash"), "status": result["status"],
                                     "reason": clean(result.get("reason", ""), 300), "score": score, "checks": checks,
                                     "problems": [clean(p, 300) for p in result.get("problems", [])][:20]})
+    if result.get("timing"):
+        summary.timing[student] = {**result["timing"], "merging into the gradebook": round(time.monotonic() - start, 3)}

@@ -1,6 +1,7 @@
 """Run one submission's `nbgrader autograde` as a supervised process tree: limits for the whole submission.
 
     python -m classgrade.supervise SPEC.json -- nbgrader autograde ...
+    (or forked from classgrade's fork server: forkserver.py, which runs `python -m MODULE` commands forked too)
 
 Resource limits (rlimits) hold per process; a submission can fork. This supervisor holds per submission:
 - it is a child subreaper, so a daemon that leaves its parent stays in the tree it watches;
@@ -20,11 +21,14 @@ import ctypes
 import json
 import os
 import resource
+import runpy
+import select
 import signal
 import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections import deque
 
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
@@ -138,7 +142,61 @@ def reap(keep: int | None) -> None:
         os.waitpid(found.si_pid, 0)
 
 
-def supervise(spec: dict, command: list[str]) -> dict:
+class Forked:
+    """`PYTHON -m MODULE ARGS...` run in a forked copy of this process, whose imports are done (forkserver.py);
+    the parts of Popen's API the supervisor uses. The copy gets the same stdin, stdout and rlimits as Popen's."""
+
+    def __init__(self, command: list[str], setup):
+        if command[1:2] != ["-m"] or len(command) < 3:
+            raise ValueError(f"a forked command must be `PYTHON -m MODULE ...`, not {command[:3]}")
+        module, args = command[2], command[3:]
+        read, write = os.pipe()
+        sys.stdout.flush(), sys.stderr.flush()
+        self.pid, self.returncode = os.fork(), None
+        if self.pid == 0:  # the command
+            code = 1
+            try:
+                os.close(read)
+                setup()
+                os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+                os.dup2(write, 1), os.dup2(write, 2)
+                sys.argv = [module, *args]
+                runpy.run_module(module, run_name="__main__", alter_sys=True)
+                code = 0
+            except SystemExit as done:
+                code = done.code if isinstance(done.code, int) else 0 if done.code is None else 1
+            except BaseException:  # noqa: B036 (the command's own failure, reported like a process's)
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush(), sys.stderr.flush()
+                os._exit(code)
+        os.close(write)
+        self.stdout = os.fdopen(read, "rb")
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+        return self.returncode
+
+
+def _ending(pid: int):
+    """A function that sleeps `seconds`, or less if process `pid` ends first (a pidfd; a plain sleep without)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return time.sleep
+    return lambda seconds: select.select([fd], [], [], seconds)
+
+
+def supervise(spec: dict, command: list[str], fork: bool = False) -> dict:
+    """Run `command` (forked from this process when `fork`: a `PYTHON -m MODULE` one) under the caps of `spec`."""
     me = os.getpid()
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
     soft = spec.get("command_memory_bytes")
@@ -149,12 +207,13 @@ def supervise(spec: dict, command: list[str]) -> dict:
             resource.setrlimit(resource.RLIMIT_AS, (soft, resource.getrlimit(resource.RLIMIT_AS)[1]))
 
     start = time.monotonic()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            preexec_fn=child_setup)
+    proc = Forked(command, child_setup) if fork else subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=child_setup)
     output = Output(proc.stdout)
     killed, peak_memory, peak_processes = None, 0, 0
+    ended = _ending(proc.pid)
     while proc.poll() is None:
-        time.sleep(spec.get("poll", 0.2))
+        ended(spec.get("poll", 0.2))
         reap(proc.pid)
         tree = [pid for pid in descendants(me) if pid != proc.pid]
         used = sum(memory(pid) for pid in tree)
@@ -176,11 +235,17 @@ def supervise(spec: dict, command: list[str]) -> dict:
             "peak_processes": peak_processes, "seconds": round(time.monotonic() - start, 2), "log": output.text()}
 
 
-if __name__ == "__main__":
-    split = sys.argv.index("--")
-    with open(sys.argv[1], encoding="utf-8") as f:
+def main(argv: list[str], fork: bool = False) -> int:
+    """`SPEC.json -- COMMAND...`: supervise the command, write the report to spec['report']."""
+    split = argv.index("--")
+    with open(argv[0], encoding="utf-8") as f:
         spec = json.load(f)
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the worker died: so does this submission
-    report = supervise(spec, sys.argv[split + 1:])
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the worker (or the fork server) died: so does this submission
+    report = supervise(spec, argv[split + 1:], fork)
     with open(spec["report"], "w", encoding="utf-8") as f:
         json.dump(report, f)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

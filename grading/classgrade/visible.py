@@ -38,12 +38,14 @@ def run(spec: dict) -> None:
     from jupyter_client.manager import AsyncKernelManager
 
     from classgrade.execute import SandboxExecute
+    from classgrade.timing import mark
 
+    mark(spec.get("timing_file"), "config")  # the interpreter and its imports: as nbgrader's config (worker.py)
     nb = nbformat.reads(Path(spec["notebook"]).read_text(encoding="utf-8"), as_version=4)
     km = AsyncKernelManager(kernel_name=spec["kernel"], transport="ipc", ip=spec["ip"])
     execute = SandboxExecute(timeout=spec["cell_timeout"], kernel_name=spec["kernel"], startup_timeout=60,
                              max_output_bytes=spec["output_bytes"], skip_cells=spec.get("skip_cells", []),
-                             crash_file=spec.get("crash_file", ""),
+                             crash_file=spec.get("crash_file", ""), timing_file=spec.get("timing_file", ""),
                              allow_errors=True)
     try:
         execute.preprocess(nb, {"metadata": {"path": spec["cwd"]}}, km=km)

@@ -1,5 +1,7 @@
 """Grade ONE submission in a private scratch course: `nbgrader autograde --student` under a supervisor.
 
+Both supervised runs of a submission (nbgrader's, then the feedback run) are forked from this worker process's
+fork server (forkserver.py), which has done their imports once; the kernels are new processes in the sandbox.
 Runs inside a Dask worker (or in-process when serial). Everything it needs travels in the job (plain data)
 and everything it returns is plain data, so workers on another machine work the same way, provided the
 course repository sits at the same path there. The scratch course holds a copy of the template gradebook,
@@ -16,12 +18,11 @@ import os
 import shutil
 import stat
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from classgrade import sandbox, timing
+from classgrade import forkserver, sandbox, timing
 from classgrade.cgroup import Cgroup
 from classgrade.cells import clean_graded_cells, precheck
 from classgrade.text import clean
@@ -152,6 +153,7 @@ def _nbgrader_config(folder: Path, skip: list[int], crash_file: Path, max_output
         f"c.SandboxExecute.skip_cells = {skip!r}\n"
         f"c.SandboxExecute.crash_file = {str(crash_file)!r}\n"
         f"c.SandboxExecute.max_output_bytes = {max_output}\n"
+        "c.SandboxExecute.shutdown_kernel = 'immediate'  # killed after its last cell (the supervisor kills the rest)\n"
         f"c.SandboxExecute.timing_file = {timing_file!r}\n")
 
 
@@ -194,10 +196,9 @@ def _run_once(job: dict, scratch: Path, course: Path, skip: list[int], attempt: 
             "output_bytes": limits["output_bytes"], "skip_cells": skip, "crash_file": str(crash_file),
             "timing_file": timing_file}))
         command = [python, "-m", "classgrade.visible", str(run / "visible.json")]
-    cmd = [python, "-m", "classgrade.supervise", str(run / "spec.json"), "--", *command]
     timing.mark(timing_file, "run")
-    try:
-        subprocess.run(cmd, cwd=run / "cfg", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    try:  # `python -m classgrade.supervise SPEC -- COMMAND`, forked from the fork server (forkserver.py)
+        forkserver.run([str(run / "spec.json"), "--", *command], env, str(run / "cfg"),
                        timeout=job["notebook_timeout"] + 120)
         report = json.loads((run / "report.json").read_text())
     except (subprocess.TimeoutExpired, OSError, ValueError) as error:
@@ -250,6 +251,8 @@ def _feedback_run(job: dict, scratch: Path, course: Path, submission: Path, skip
 
         def shown(skipped: list[int], attempt: int) -> tuple[dict, int | None]:
             report, crashed = _run_once(job, scratch, course, skipped, attempt, visible=path)
+            if "timing" in report:
+                result["timing"]["feedback run"] = report["timing"]
             try:
                 result["visible"][notebook] = read_regular(scratch / "visible" / "out.ipynb", MAX_NOTEBOOK_BYTES)
             except OSError:
@@ -278,16 +281,22 @@ def grade_one(job: dict) -> dict:
         for notebook in job["notebooks"]:
             result["problems"] += clean_graded_cells(submission / notebook, job["grade_cells"].get(notebook, []))
         course = _scratch_course(job, scratch, submission)
+        result["timing"] = {"copying the submission": round(time.monotonic() - start, 3)} if job.get("timing") else {}
 
         def graded(skip: list[int], attempt: int) -> tuple[dict, int | None]:
             report, crashed = _run_once(job, scratch, course, skip, attempt)
+            if "timing" in report:
+                result["timing"]["grading run"] = report["timing"]
             if report.get("killed") and (crashed is not None or "cgroup" in report["killed"]):
                 result["problems"].append(f"killed: {report['killed']}")
             return report, crashed
 
         report, skip = _without_crashing_cells(graded, [])
         autograded = course / "grading" / "autograded" / student / assignment
+        read = time.monotonic()
         _finish(result, job, report, autograded, course)
+        if job.get("timing"):
+            result["timing"]["reading results"] = round(time.monotonic() - read, 3)
         if result["status"] == "graded" and job.get("release_sources"):
             _feedback_run(job, scratch, course, submission, skip, result)
         if skip and result["status"] != "graded":
