@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.markdown import table
+from benchmarks.memory import environment
 
 BUILD = Path(__file__).resolve().parent.parent / "build"  # as ci.run_notebooks (imported only where needed:
 # the sections without notebooks run where nbformat and papermill are not installed, e.g. a bare GPU machine)
@@ -112,34 +113,25 @@ def slowest_cells(executed: Path, k: int = 5) -> list[tuple[float, int, str]]:
 
 def run_notebooks(out: Path) -> tuple[list[str], list[str]]:
     """Every notebook in full then smoke mode, with an empty model cache (as a clean clone); markdown, failures."""
-    seconds: dict[str, dict[str, float]] = {"full": {}, "smoke": {}}
-    saved = os.environ.get("COURSE_CACHE_DIR")
-    with tempfile.TemporaryDirectory(prefix="bench-cache-") as cache:
-        os.environ["COURSE_CACHE_DIR"] = cache  # the notebooks' kernels inherit it: nothing cached from earlier runs
-        for mode in ("full", "smoke"):
-            from ci.run_notebooks import course_notebooks, display_name, execute
+    from ci.run_notebooks import course_notebooks, display_name, execute, execute_all
 
+    seconds: dict[str, dict[str, float]] = {"full": {}, "smoke": {}}
+    with tempfile.TemporaryDirectory(prefix="bench-cache-") as cache, environment(COURSE_CACHE_DIR=cache):
+        for mode in ("full", "smoke"):  # the notebooks' kernels inherit the cache: nothing from earlier runs
             for notebook in course_notebooks():
                 result = execute(notebook, out / mode, smoke=mode == "smoke", cell_timeout=900, notebook_timeout=1800)
                 if result.status != "ok":
                     raise RuntimeError(f"{display_name(notebook)} ({mode}): {result.status}: {result.detail}")
                 seconds[mode][display_name(notebook)] = result.seconds
                 print(f"  {mode:>5} {display_name(notebook):<50} {result.seconds:7.1f} s", flush=True)
-    with tempfile.TemporaryDirectory(prefix="bench-cache-") as cache:  # again empty: as `make course` on a clone
-        os.environ["COURSE_CACHE_DIR"] = cache
-        from ci.run_notebooks import execute_all
-
-        start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-cache-") as cache, environment(COURSE_CACHE_DIR=cache):
+        start = time.perf_counter()  # again an empty cache: as `make course` on a clone
         side_by_side = execute_all(course_notebooks(), out / "side-by-side", smoke=False, jobs=os.cpu_count() or 1,
                                    cell_timeout=900, notebook_timeout=1800)
         course_wall = time.perf_counter() - start
-        broken = [f"{display_name(r.notebook)}: {r.status}" for r in side_by_side if r.status != "ok"]
-        if broken:
-            raise RuntimeError(f"side by side, full mode: {'; '.join(broken)}")
-    if saved is None:
-        del os.environ["COURSE_CACHE_DIR"]
-    else:
-        os.environ["COURSE_CACHE_DIR"] = saved
+    broken = [f"{display_name(r.notebook)}: {r.status}" for r in side_by_side if r.status != "ok"]
+    if broken:
+        raise RuntimeError(f"side by side, full mode: {'; '.join(broken)}")
     rows = [[name, f"{seconds['full'][name]:.1f}", f"{seconds['smoke'][name]:.1f}"] for name in seconds["full"]]
     rows.append(["**total**", f"**{sum(seconds['full'].values()):.1f}**", f"**{sum(seconds['smoke'].values()):.1f}**"])
     lines = ["## Notebooks (wall seconds, one after another, empty model cache)", ""]

@@ -95,7 +95,7 @@ def class_of(source: Path, assignment: str, n: int, root: Path) -> Course:
 PLAIN_CONFIG = """c = get_config()  # noqa: F821
 __import__("classgrade.timing").timing.mark({timing!r}, "config")
 load_subconfig({config!r})  # noqa: F821 (the course's own)
-c.Autograde.autograde_preprocessors = ["classgrade.timing.TimedExecute" if p is Execute else p
+c.Autograde.autograde_preprocessors = ["classgrade.execute.TimedExecute" if p is Execute else p
                                        for p in Autograde.class_traits()["autograde_preprocessors"].default()]
 c.TimedExecute.timing_file = {timing!r}
 """
@@ -106,7 +106,7 @@ def plain_nbgrader(course: Course, assignment: str, folder: Path) -> tuple[float
     one submission's seconds per phase (timing.PHASES, the whole run's start-up shared by its submissions).
 
     The course's config is loaded from a scratch folder that adds one thing: nbgrader's own Execute step,
-    subclassed to write timestamps (classgrade.timing.TimedExecute: a line appended per event)."""
+    subclassed to write timestamps (classgrade.execute.TimedExecute: a line appended per event)."""
     from classgrade import timing
 
     folder.mkdir(parents=True)

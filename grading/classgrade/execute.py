@@ -7,19 +7,51 @@
 - Crashes: when the kernel dies in a cell (os._exit(), a kill, a segfault), that cell's index is written to
   `crash_file`; the worker then grades again with the cell in `skip_cells`: not run, given an error output.
   A crash costs the parts that depend on that cell, not the whole submission.
+Both build on TimedExecute: nbgrader's Execute step, appending timestamps when a timing file is given (timing.py).
 """
 
 from __future__ import annotations
 
 from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_output
+from nbgrader.preprocessors import Execute
 from traitlets import Integer, List, Unicode
 
-from classgrade.timing import TimedExecute
+from classgrade.timing import mark
 from course_lib.checking.probe import MIME as PROBE_MIME
 
 CRASHED = ("This cell stopped the kernel when it was graded (os._exit(), a kill, a segfault or the memory "
            "limit). It was not run again so that the rest of the notebook could be graded.")
+
+
+class TimedExecute(Execute):
+    """nbgrader's Execute step, writing `execute`, `launch`, `ready`, `answer` and `done` to `timing_file`.
+
+    nbconvert runs the synchronous methods (start_new_kernel, preprocess_cell): those are the ones timed."""
+    timing_file = Unicode("", help="where to append timestamps (empty: none)").tag(config=True)
+
+    def preprocess(self, nb, resources=None, km=None):
+        mark(self.timing_file, "execute")
+        result = super().preprocess(nb, resources, km)
+        mark(self.timing_file, "done")  # kept only if the last cell did not mark it (its kernel shut down here)
+        return result
+
+    def start_new_kernel(self, **kwargs):
+        mark(self.timing_file, "launch")
+        return super().start_new_kernel(**kwargs)
+
+    def start_new_kernel_client(self):
+        client = super().start_new_kernel_client()
+        mark(self.timing_file, "ready")
+        return client
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+            mark(self.timing_file, "answer")  # only the first one counts (events())
+        result = super().preprocess_cell(cell, resources, index)
+        if index == len(self.nb.cells) - 1:
+            mark(self.timing_file, "done")
+        return result
 
 
 class SandboxExecute(TimedExecute):  # nbgrader's Execute, timestamps when asked (timing.py)

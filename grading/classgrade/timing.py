@@ -4,16 +4,14 @@ With `autograde(..., timing=True)` each process of a run appends `event time` li
 folder: the worker (`run`, `exited`), nbgrader when it loads its config (`config`), the Execute step
 (`execute`, `launch`, `ready`, `cell`, `done`) and the kernel launcher (`sandbox`); stage 2 of the
 launcher, inside bubblewrap, writes its own time (`inside`) to a file in the kernel's socket folder. Without
-timing nothing is written. `phases()` turns one run's events into the seconds of PHASES.
+timing nothing is written. `phases()` turns one run's events into the seconds of PHASES. Light on purpose (no
+nbgrader): the worker imports it; the Execute step's timestamps are execute.py's TimedExecute.
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-
-from nbgrader.preprocessors import Execute
-from traitlets import Unicode
 
 PHASES = {  # phase -> the events it lies between (the first found of each tuple)
     "process start": (("run",), ("config",)),  # the interpreter and nbgrader's imports (the supervisor's too)
@@ -57,33 +55,3 @@ def phases(found: dict[str, float]) -> dict[str, float]:
         if start is not None and end is not None:
             seconds[phase] = round(max(end - start, 0.0), 3)
     return seconds
-
-
-class TimedExecute(Execute):
-    """nbgrader's Execute step, writing `execute`, `launch`, `ready`, `answer` and `done` to `timing_file`.
-
-    nbconvert runs the synchronous methods (start_new_kernel, preprocess_cell): those are the ones timed."""
-    timing_file = Unicode("", help="where to append timestamps (empty: none)").tag(config=True)
-
-    def preprocess(self, nb, resources=None, km=None):
-        mark(self.timing_file, "execute")
-        result = super().preprocess(nb, resources, km)
-        mark(self.timing_file, "done")  # kept only if the last cell did not mark it (its kernel shut down here)
-        return result
-
-    def start_new_kernel(self, **kwargs):
-        mark(self.timing_file, "launch")
-        return super().start_new_kernel(**kwargs)
-
-    def start_new_kernel_client(self):
-        client = super().start_new_kernel_client()
-        mark(self.timing_file, "ready")
-        return client
-
-    def preprocess_cell(self, cell, resources, index):
-        if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
-            mark(self.timing_file, "answer")  # only the first one counts (events())
-        result = super().preprocess_cell(cell, resources, index)
-        if index == len(self.nb.cells) - 1:
-            mark(self.timing_file, "done")
-        return result
