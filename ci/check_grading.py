@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import symtable
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -116,6 +117,38 @@ class Score:
     grades: dict[str, float]  # grade_id -> points
 
 
+def _scopes(table: symtable.SymbolTable):
+    yield table
+    for child in table.get_children():
+        yield from _scopes(child)
+
+
+def _globals(source: str) -> tuple[set[str], set[str]]:
+    """The global names a cell binds (at its top level) and the ones it reads without binding them."""
+    code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+    top = symtable.symtable(code, "cell", "exec")
+    bound = {s.get_name() for s in top.get_symbols() if s.is_assigned() or s.is_imported()}
+    read = {s.get_name() for scope in _scopes(top) for s in scope.get_symbols()
+            if s.is_referenced() and (s.is_global() or scope is top)}
+    return bound, read - bound
+
+
+def late_rebinds(source: Path) -> list[str]:
+    """Test cells with hidden tests that read a global name a later cell binds again. classgrade runs those
+    cells a second time after the whole notebook (grading/classgrade/execute.py): they must not depend on it."""
+    cells = ["".join(c["source"]) for c in notebook_json(source)["cells"] if c["cell_type"] == "code"]
+    metas = [c["metadata"].get("nbgrader", {}) for c in notebook_json(source)["cells"] if c["cell_type"] == "code"]
+    names = [_globals(text) for text in cells]
+    problems = []
+    for index, (text, meta) in enumerate(zip(cells, metas)):
+        if meta.get("grade") and not meta.get("solution") and "### BEGIN HIDDEN TESTS" in text:
+            clash = names[index][1] & set().union(*(bound for bound, _ in names[index + 1:]))
+            if clash:
+                problems.append(f"{source.parent.name}: {meta['grade_id']} reads {sorted(clash)}, bound again by a "
+                                "later cell (its hidden tests run again after the whole notebook: use names of its own)")
+    return problems
+
+
 def autograde(course_root: Path, assignment: str, submissions: dict[str, Path]) -> dict[str, Score]:
     """Submit each folder of notebooks as one student, run `nbgrader autograde`, read the scores from the gradebook."""
     from nbgrader.api import Gradebook
@@ -160,7 +193,7 @@ def grade_assignment(assignment: str, tmp: Path, students: dict[str, Path] | Non
     stale = stale_files(release_dir, REPO / "exercises" / assignment)
     problems = [f"exercises/{assignment}/{p} (run `make release`)" for p in stale]
     for source in sorted(source_dir.glob("*.ipynb")):
-        problems += release_leaks(release_dir / source.name, source)
+        problems += release_leaks(release_dir / source.name, source) + late_rebinds(source)
 
     scores = autograde(course, assignment, {"instructor-solution": source_dir, "untouched-release": release_dir,
                                             **(students or {})})

@@ -395,6 +395,25 @@ def leaked_sources(text: str) -> list[str]:
     return decoded + [text.replace("\u200b", "")]
 
 
+def test_one_kernel_runs_the_notebook_as_released_then_the_hidden_tests(run, course):
+    """One kernel per submission (its execution counts never restart): the notebook as released first, in order,
+    which the feedback keeps; then the test cells that hide tests, again, in full, which nbgrader scores."""
+    from classgrade.gradebook import visible_folder
+
+    def counts(path: Path) -> dict[str, int]:
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        return {c["metadata"]["nbgrader"]["grade_id"]: c["execution_count"] for c in cells
+                if c["cell_type"] == "code" and "nbgrader" in c["metadata"]}
+
+    order = ["helpers", "square", "test_square", "cube", "test_cube", "add", "test_add"]
+    shown = counts(visible_folder(course.grading, "tiny", "correct") / "tiny.ipynb")
+    graded = counts(course.grading / "autograded" / "correct" / "tiny" / "tiny.ipynb")
+    assert [shown[c] for c in order] == sorted(shown[c] for c in order)
+    assert max(graded[c] for c in order if not c.startswith("test_")) < min(graded[c] for c in order if c.startswith("test_"))
+    assert all(graded[c] == shown[c] for c in order if not c.startswith("test_"))  # the same run of each answer
+    assert all(graded[c] >= max(shown.values()) + 2 for c in order if c.startswith("test_"))  # and after the probe
+
+
 def test_hidden_tests_never_reach_feedback_in_any_encoding(run, course):
     """In the graded kernel the hidden tests exist and a hook prints them (base64, zero-width spaces); the
     feedback page comes from the feedback run, where they never existed."""

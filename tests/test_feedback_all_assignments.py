@@ -2,8 +2,8 @@
 
 The release's own markdown and visible tests share strings with hidden asserts (`bias=None`,
 `torch.nn.functional.conv2d`), and hidden tests hold generic lines (`continue`, `return None`); the safety net
-must not mistake those for leaks. For each assignment the notebook a feedback run starts from (the solution's
-cells with the release's visible tests: classgrade/visible.py) is rendered to HTML and checked, and so is
+must not mistake those for leaks. For each assignment the notebook the feedback comes from (the solution's
+cells with the release's visible tests, run before any hidden test: classgrade/visible.py) is rendered to HTML and checked, and so is
 the untouched release; both must pass, while a page quoting a hidden line must not.
 """
 
@@ -22,7 +22,7 @@ sys.path.insert(0, str(REPO / "grading"))
 
 from classgrade.course import Course  # noqa: E402
 from classgrade.feedback import hidden_lines, html_leaks  # noqa: E402
-from classgrade.visible import visible_notebook  # noqa: E402
+from classgrade.visible import as_released, released_sources  # noqa: E402
 
 ASSIGNMENTS = sorted(p.name for p in (REPO / "solutions").iterdir() if p.is_dir())
 
@@ -40,6 +40,8 @@ def test_no_honest_feedback_page_is_withheld(assignment):
     name = f"{assignment}.ipynb"
     solution = lambda: json.loads((REPO / "solutions" / assignment / name).read_text())  # noqa: E731
     release = json.loads((REPO / "exercises" / assignment / name).read_text())
-    assert html_leaks(page(visible_notebook(solution(), release)), secret) == []
+    shown = solution()
+    as_released(shown, released_sources(release))
+    assert html_leaks(page(shown), secret) == []
     assert html_leaks(page(release), secret) == []
     assert html_leaks(page(solution()), secret)  # the check still bites: the instructor's notebook is secret

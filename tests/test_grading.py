@@ -8,7 +8,7 @@ import shutil
 
 import nbformat
 
-from ci.check_grading import REPO, assignments, generate_release, nbgrader, release_leaks, scratch_course
+from ci.check_grading import REPO, assignments, generate_release, late_rebinds, nbgrader, release_leaks, scratch_course
 
 ASSIGNMENT = "pca_autoencoders"
 SOURCE = REPO / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
@@ -70,3 +70,25 @@ def test_instructor_workflow_release_submit_collect_grade_feedback_export(tmp_pa
     rows = list(csv.DictReader(open(tmp_path / "grades.csv")))
     assert len(rows) == 1 and rows[0]["assignment"] == ASSIGNMENT
     assert float(rows[0]["raw_score"]) == 12.0 and float(rows[0]["max_score"]) == 14.0  # 2 points await a person
+
+
+def test_hidden_tests_read_no_name_a_later_cell_binds_again(tmp_path):
+    """classgrade runs a test cell's hidden tests after the whole notebook (grading/classgrade/execute.py): what
+    they read must still be what it was right after their answer cell."""
+    for assignment in assignments():
+        for source in sorted((REPO / "solutions" / assignment).glob("*.ipynb")):
+            assert late_rebinds(source) == [], source
+    test = {"nbgrader": {"grade": True, "grade_id": "test_out", "points": 1, "solution": False, "locked": True}}
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("out = 2 * 2"),
+        nbformat.v4.new_code_cell("def f(out):\n    return out\nassert f(1) == 1\n### BEGIN HIDDEN TESTS\n"
+                                  "assert out == 4\n### END HIDDEN TESTS", metadata=test),
+        nbformat.v4.new_code_cell("def g(out):\n    return out"),  # an argument: no clash
+        nbformat.v4.new_code_cell("for out in range(3):\n    pass")])  # the global rebound: a clash
+    (tmp_path / "demo").mkdir()
+    nbformat.write(nb, tmp_path / "demo" / "demo.ipynb")
+    problems = late_rebinds(tmp_path / "demo" / "demo.ipynb")
+    assert len(problems) == 1 and "test_out reads ['out']" in problems[0]
+    nb.cells.pop()
+    nbformat.write(nb, tmp_path / "demo" / "demo.ipynb")
+    assert late_rebinds(tmp_path / "demo" / "demo.ipynb") == []

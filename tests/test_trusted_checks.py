@@ -8,7 +8,6 @@ classic mistake loses exactly the parts it breaks and is diagnosed as itself the
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import sys
@@ -78,7 +77,7 @@ def test_each_classic_mistake_loses_its_parts_and_is_named(runs):
 
 
 def test_feedback_pages_teach_and_hide(runs):
-    """The pages a student gets (feedback run + the checker's verdicts) for the solution, the release and a
+    """The pages a student gets (the notebook as released + the checker's verdicts) for the solution, the release and a
     partly wrong submission: none withheld, none quoting a hidden test, the mistake named in its part."""
     from nbconvert import HTMLExporter
     import nbformat
@@ -87,7 +86,7 @@ def test_feedback_pages_teach_and_hide(runs):
     from classgrade.course import Course
     from classgrade.feedback import hidden_lines, html_leaks
     from classgrade.trusted import without_probe
-    from classgrade.visible import visible_notebook
+    from classgrade.visible import as_released, released_sources
 
     assignment, table, reference, release_run = runs
     release = notebook("exercises", assignment)
@@ -103,7 +102,8 @@ def test_feedback_pages_teach_and_hide(runs):
     for student, nb, records in (("solution", notebook("solutions", assignment), reference["solution"]),
                                  ("release", release, release_run["solution"]),
                                  (name, wrong, reference["mistakes"][name])):
-        probed = as_probed(visible_notebook(nb, copy.deepcopy(release)), records)
+        as_released(nb, released_sources(release))  # what the kernel runs first, for the feedback (execute.py)
+        probed = as_probed(nb, records)
         parts = score(table, autograded_points(release), reference, probed)
         shown = annotated(without_probe(probed), parts, table)
         page = HTMLExporter().from_notebook_node(nbformat.reads(json.dumps(shown), as_version=4))[0]

@@ -7,17 +7,31 @@
 - Crashes: when the kernel dies in a cell (os._exit(), a kill, a segfault), that cell's index is written to
   `crash_file`; the worker then grades again with the cell in `skip_cells`: not run, given an error output.
   A crash costs the parts that depend on that cell, not the whole submission.
+- One kernel, feedback first (`feedback_spec`): nbgrader restores the hidden tests before this step, and student
+  code in the kernel can read and print them in any encoding. So the kernel first runs the notebook as the
+  release shows it: every test cell with its visible tests only, and the trusted checker's probe cell at the
+  end. That notebook is written to `feedback_dir` for the student's feedback, before any hidden test exists in
+  the kernel. Then the same kernel runs the cells whose source the hidden tests change (the tests in full);
+  nbgrader scores those outputs. Each cell runs once, except the test cells with hidden tests (twice), which
+  now run after every answer cell: a test must read only names no later cell rebinds (tests/test_exercises.py).
 Both build on TimedExecute: nbgrader's Execute step, appending timestamps when a timing file is given (timing.py).
 """
 
 from __future__ import annotations
 
+import copy
+import json
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Integer, List, Unicode
 
 from classgrade.timing import mark
+from classgrade.visible import as_released
 from course_lib.checking.probe import MIME as PROBE_MIME
 
 CRASHED = ("This cell stopped the kernel when it was graded (os._exit(), a kill, a segfault or the memory "
@@ -49,7 +63,7 @@ class TimedExecute(Execute):
         if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
             mark(self.timing_file, "answer")  # only the first one counts (events())
         result = super().preprocess_cell(cell, resources, index)
-        if index == len(self.nb.cells) - 1:
+        if index == len(self.nb.cells) - 1 and not self.feedback_spec:
             mark(self.timing_file, "done")
         return result
 
@@ -58,10 +72,40 @@ class SandboxExecute(TimedExecute):  # nbgrader's Execute, timestamps when asked
     max_output_bytes = Integer(2 * 2**20, help="output kept per notebook").tag(config=True)
     skip_cells = List(Integer(), help="cells that crashed the kernel in an earlier run").tag(config=True)
     crash_file = Unicode("", help="where to write the index of a cell that kills the kernel").tag(config=True)
+    feedback_spec = Unicode("", help="JSON: notebook -> {sources: grade id -> release source, probe: cell}").tag(config=True)
+    feedback_dir = Unicode("", help="where the feedback notebook (visible tests, probe) is written").tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
         self._kept, self._noted, self._probe_kept = 0, set(), 0
-        return super().preprocess(nb, resources, km)
+        name = f"{(resources or {}).get('unique_key', '')}.ipynb"
+        spec = json.loads(Path(self.feedback_spec).read_text(encoding="utf-8")) if self.feedback_spec else {}
+        if name not in spec:
+            return super().preprocess(nb, resources, km)
+        hidden = as_released(nb, spec[name]["sources"])  # index -> its source with hidden tests, put aside
+        if spec[name].get("probe"):
+            nb.cells.append(nbformat.from_dict(spec[name]["probe"]))
+        # nbconvert's ExecutePreprocessor.preprocess, with a second pass in the same kernel
+        NotebookClient.__init__(self, nb, km)
+        self.reset_execution_trackers()
+        self._check_assign_resources(resources)
+        mark(self.timing_file, "execute")
+        with self.setup_kernel():
+            info = self.wait_for_reply(self.kc.kernel_info())
+            self.nb.metadata["language_info"] = info["content"]["language_info"]
+            for index, cell in enumerate(self.nb.cells):  # as released, then the probe
+                self.preprocess_cell(cell, resources, index)
+            shown = nbformat.writes(copy.deepcopy(self.nb))  # before any hidden test reaches the kernel
+            Path(self.feedback_dir, name).write_text(shown, encoding="utf-8")
+            mark(self.timing_file, "feedback")
+            self._kept, self._noted = 0, set()  # the hidden tests' outputs: a cap of their own
+            for index, source in hidden.items():
+                self.nb.cells[index].source, self.nb.cells[index].outputs = source, []
+                self.preprocess_cell(self.nb.cells[index], resources, index)
+        mark(self.timing_file, "done")
+        if spec[name].get("probe"):
+            self.nb.cells.pop()  # the checker reads it from the feedback notebook only
+        self.set_widgets_metadata()
+        return self.nb, self.resources
 
     def preprocess_cell(self, cell, resources, index):
         if index in self.skip_cells:
@@ -103,3 +147,4 @@ class SandboxExecute(TimedExecute):  # nbgrader's Execute, timestamps when asked
         out = new_output("stream", name=note_key[1], text=note)
         outs.append(out)
         return out
+

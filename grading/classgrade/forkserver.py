@@ -1,8 +1,7 @@
 """The grader's own processes for one submission, forked from a server that has done their imports once.
 
-Each submission is graded by two supervised runs (worker.py): `nbgrader autograde` and the feedback run
-(visible.py). Started as new processes, each paid the interpreter's start and about 1 s of imports (nbgrader,
-nbconvert, jupyter_client) before its first kernel. One server per worker process does those imports once,
+Each submission is graded by a supervised `nbgrader autograde` (worker.py). Started as a new process, it paid
+the interpreter's start and about 1 s of imports (nbgrader, nbconvert, jupyter_client) before its kernel. One server per worker process does those imports once,
 then forks every run from itself: `classgrade.supervise` around the same command, as a process of its own,
 with the job's environment and folder. Only the grader's code ever runs in the server and its forks: student
 code runs in kernels, which the sandbox launcher (sandbox.py) starts as new processes, with the same sandbox,
@@ -28,7 +27,7 @@ from pathlib import Path
 
 PRELOAD = ("nbgrader.apps.nbgraderapp", "nbgrader.converters", "nbgrader.preprocessors", "nbconvert.exporters",
            "jupyter_client.manager", "jupyter_client.provisioning", "ipykernel.kernelspec", "nbformat",
-           "sqlalchemy.dialects.sqlite", "sqlite3", "classgrade.execute", "classgrade.visible", "classgrade.supervise")
+           "sqlalchemy.dialects.sqlite", "sqlite3", "classgrade.execute", "classgrade.supervise")
 _servers: dict[tuple, subprocess.Popen] = {}
 _lock = threading.Lock()
 

@@ -2,7 +2,7 @@
 
 With `autograde(..., timing=True)` each process of a run appends `event time` lines to a file of its run
 folder: the worker (`run`, `exited`), nbgrader when it loads its config (`config`), the Execute step
-(`execute`, `launch`, `ready`, `cell`, `done`) and the kernel launcher (`sandbox`); stage 2 of the
+(`execute`, `launch`, `ready`, `answer`, `feedback`, `done`) and the kernel launcher (`sandbox`); stage 2 of the
 launcher, inside bubblewrap, writes its own time (`inside`) to a file in the kernel's socket folder. Without
 timing nothing is written. `phases()` turns one run's events into the seconds of PHASES. Light on purpose (no
 nbgrader): the worker imports it; the Execute step's timestamps are execute.py's TimedExecute.
@@ -19,7 +19,8 @@ PHASES = {  # phase -> the events it lies between (the first found of each tuple
     "sandbox": (("launch",), ("inside", "sandbox")),  # stage 1, bubblewrap, stage 2 (see sandbox.py)
     "kernel start": (("inside", "sandbox", "launch"), ("ready",)),  # ipykernel's start, until it answers
     "imports": (("ready",), ("answer", "done")),  # the cells before the first answer cell (imports, set-up)
-    "executing cells": (("answer", "ready"), ("done",)),
+    "executing cells": (("answer", "ready"), ("feedback", "done")),  # as released, with the probe cell
+    "hidden tests": (("feedback",), ("done",)),  # the test cells that hide tests, again, in full
     "writing results": (("done",), ("exited",)),  # nbgrader's other steps, the notebook, its gradebook
 }
 

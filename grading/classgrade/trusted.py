@@ -24,10 +24,10 @@ from course_lib.checking import probe
 from classgrade.rules import violations
 from classgrade.table import Raised, Table, Unsupported
 from classgrade.text import clean
+from classgrade.visible import PROBE_CELL
 
 CHECKS = Path(__file__).resolve().parent.parent / "checks"  # grading/checks/<assignment>.py
 DTYPES = {"float16", "bfloat16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool"}
-PROBE_CELL = "classgrade_probe"  # the metadata key marking the grader's cell (removed before feedback)
 
 
 def load_table(assignment: str, folder: Path = CHECKS) -> Table:

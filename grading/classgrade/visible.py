@@ -1,58 +1,43 @@
-"""The feedback run: the student's notebook with the release's test cells (visible tests only), in the sandbox.
+"""The notebook a student gets back as feedback: their cells and the release's test cells (visible tests only).
 
 nbgrader grades with the hidden tests restored, and student code runs in that kernel: it can read them (a
 pre_run_cell hook, `In`, the cell being run) and print them in any encoding, which no scrubber recognises.
-So the notebook a student gets back as feedback comes from a second run in which the hidden tests never
-existed: every test and locked cell has the release's source (what the student's own *Validate* ran),
-the student's cells are theirs. Points per part come from the gradebook when nbgrader renders it.
-
-    python -m classgrade.visible SPEC.json      (under classgrade.supervise, like `nbgrader autograde`)
+So the feedback notebook is executed before the hidden tests exist in the kernel (execute.py runs it first,
+in the grading run's kernel): every locked and test cell has the release's source (what the student's own
+*Validate* ran), the student's cells are theirs. Points per part come from the gradebook when nbgrader renders it.
 """
 
 from __future__ import annotations
 
-import json
-import sys
-from pathlib import Path
+PROBE_CELL = "classgrade_probe"  # the metadata key marking the grader's cell (trusted.probe_cell; never a student's)
 
 
-def visible_notebook(submitted: dict, release: dict) -> dict:
-    """`submitted` with each locked or test cell's source replaced by the release's cell of the same grade id."""
+def _text(source) -> str:
+    return "".join(source) if isinstance(source, list) else source
+
+
+def released_sources(release: dict) -> dict[str, str]:
+    """grade id -> source of every locked or test cell of the release notebook."""
     sources = {}
     for cell in release.get("cells", []):
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if meta.get("grade_id") and not meta.get("solution"):
-            sources[meta["grade_id"]] = cell["source"]
-    for cell in submitted.get("cells", []):
-        meta = cell.get("metadata", {}).get("nbgrader", {}) if isinstance(cell, dict) else {}
-        if isinstance(meta, dict) and meta.get("grade_id") in sources and not meta.get("solution"):
+            sources[meta["grade_id"]] = _text(cell["source"])
+    return sources
+
+
+def as_released(nb: dict, sources: dict[str, str]) -> dict[int, str]:
+    """Give each locked or test cell of `nb` the release's source (`sources`, by grade id), in place, and take
+    the probe's mark off every cell; return index -> the source put aside, for the cells where it differed."""
+    hidden = {}
+    for index, cell in enumerate(nb.get("cells", [])):
+        if not isinstance(cell, dict) or not isinstance(cell.get("metadata"), dict):
+            continue
+        cell["metadata"].pop(PROBE_CELL, None)
+        meta = cell["metadata"].get("nbgrader", {})
+        if not isinstance(meta, dict) or meta.get("solution") or meta.get("grade_id") not in sources:
+            continue
+        if sources[meta["grade_id"]] != _text(cell.get("source", "")):
+            hidden[index] = cell.get("source", "")
             cell["source"] = sources[meta["grade_id"]]
-            if cell.get("cell_type") == "code":
-                cell["outputs"] = []
-    return submitted
-
-
-def run(spec: dict) -> None:
-    """Execute spec['notebook'] in the sandbox kernel; write it, outputs capped, to spec['out']."""
-    import nbformat
-    from jupyter_client.manager import AsyncKernelManager
-
-    from classgrade.execute import SandboxExecute
-    from classgrade.timing import mark
-
-    mark(spec.get("timing_file"), "config")  # the interpreter and its imports: as nbgrader's config (worker.py)
-    nb = nbformat.reads(Path(spec["notebook"]).read_text(encoding="utf-8"), as_version=4)
-    km = AsyncKernelManager(kernel_name=spec["kernel"], transport="ipc", ip=spec["ip"])
-    execute = SandboxExecute(timeout=spec["cell_timeout"], kernel_name=spec["kernel"], startup_timeout=60,
-                             max_output_bytes=spec["output_bytes"], skip_cells=spec.get("skip_cells", []),
-                             crash_file=spec.get("crash_file", ""), timing_file=spec.get("timing_file", ""),
-                             allow_errors=True)
-    try:
-        execute.preprocess(nb, {"metadata": {"path": spec["cwd"]}}, km=km)
-    finally:
-        Path(spec["out"]).write_text(nbformat.writes(nb), encoding="utf-8")
-
-
-if __name__ == "__main__":
-    with open(sys.argv[1], encoding="utf-8") as f:
-        run(json.load(f))
+    return hidden

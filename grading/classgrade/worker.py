@@ -1,13 +1,15 @@
 """Grade ONE submission in a private scratch course: `nbgrader autograde --student` under a supervisor.
 
-Both supervised runs of a submission (nbgrader's, then the feedback run) are forked from this worker process's
-fork server (forkserver.py), which has done their imports once; the kernels are new processes in the sandbox.
+One supervised run per submission, forked from this worker process's fork server (forkserver.py), which has
+done its imports once; the kernel is a new process in the sandbox. Its Execute step (execute.py) runs the
+notebook as released, with the trusted checker's probe cell, and keeps that for the feedback, then the hidden
+tests in the same kernel. A cell that kills the kernel is skipped in a second run (CRASH_RERUNS).
 Runs inside a Dask worker (or in-process when serial). Everything it needs travels in the job (plain data)
 and everything it returns is plain data, so workers on another machine work the same way, provided the
 course repository sits at the same path there. The scratch course holds a copy of the template gradebook,
 the release's data files and a link-free copy of the student's submission; it is deleted afterwards.
 Nothing here reads or writes through a path the kernel could have changed: the kernel never sees the
-scratch course, and the autograded notebooks are read back with O_NOFOLLOW, regular files only, size-capped.
+scratch course, and the notebooks written there are read back with O_NOFOLLOW, regular files only, size-capped.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from classgrade import forkserver, sandbox, timing
 from classgrade.cgroup import Cgroup
 from classgrade.cells import clean_graded_cells, precheck
 from classgrade.text import clean
+from classgrade.visible import released_sources
 
 MAX_SUBMISSION_FILES, MAX_SUBMISSION_BYTES = 50, 100 * 2**20
 MAX_NOTEBOOK_BYTES = 64 * 2**20  # an autograded notebook read back (outputs are capped at 2 MiB by execute.py)
@@ -142,7 +145,8 @@ def _scratch_course(job: dict, scratch: Path, submission: Path) -> Path:
     return course
 
 
-def _nbgrader_config(folder: Path, skip: list[int], crash_file: Path, max_output: int, timing_file: str) -> None:
+def _nbgrader_config(folder: Path, skip: list[int], crash_file: Path, max_output: int, timing_file: str,
+                     feedback: Path | None) -> None:
     """The course's nbgrader_config.py, plus the class-scale Execute step (execute.py)."""
     folder.mkdir()
     stamp = f"__import__('classgrade.timing').timing.mark({timing_file!r}, 'config')\n" if timing_file else ""
@@ -154,14 +158,15 @@ def _nbgrader_config(folder: Path, skip: list[int], crash_file: Path, max_output
         f"c.SandboxExecute.crash_file = {str(crash_file)!r}\n"
         f"c.SandboxExecute.max_output_bytes = {max_output}\n"
         "c.SandboxExecute.shutdown_kernel = 'immediate'  # killed after its last cell (the supervisor kills the rest)\n"
-        f"c.SandboxExecute.timing_file = {timing_file!r}\n")
+        f"c.SandboxExecute.timing_file = {timing_file!r}\n"
+        f"c.SandboxExecute.feedback_spec = {str(feedback / 'spec.json') if feedback else ''!r}\n"
+        f"c.SandboxExecute.feedback_dir = {str(feedback) if feedback else ''!r}\n")
 
 
-def _run_once(job: dict, scratch: Path, course: Path, skip: list[int], attempt: int,
-              visible: Path | None = None) -> tuple[dict, int | None]:
-    """One supervised `nbgrader autograde` (or, with `visible`, the feedback run of that notebook: visible.py);
-    returns the supervisor's report and the cell that crashed, if any."""
-    run = scratch / (f"run{attempt}" if visible is None else "visible")
+def _run_once(job: dict, scratch: Path, course: Path, skip: list[int], attempt: int) -> tuple[dict, int | None]:
+    """One supervised `nbgrader autograde`; returns the supervisor's report (with the feedback notebooks the
+    Execute step wrote, by name, in report['feedback']) and the cell that crashed, if any."""
+    run = scratch / f"run{attempt}"
     sockets, private = run / "s", run / "k"
     sockets.mkdir(parents=True)
     limits = job["limits"]
@@ -173,8 +178,11 @@ def _run_once(job: dict, scratch: Path, course: Path, skip: list[int], attempt: 
     if config.get("uid") is not None:
         os.chown(sockets, config["uid"], config["uid"])
     kernel = sandbox.kernelspec(str(run / "j"), config)
-    crash_file = run / "crashed"
-    _nbgrader_config(run / "cfg", skip, crash_file, limits["output_bytes"], timing_file)
+    crash_file, feedback = run / "crashed", (run / "feedback" if job.get("feedback") else None)
+    if feedback:
+        feedback.mkdir()
+        (feedback / "spec.json").write_text(json.dumps(job["feedback"]), encoding="utf-8")
+    _nbgrader_config(run / "cfg", skip, crash_file, limits["output_bytes"], timing_file, feedback)
     spec = {"timeout": job["notebook_timeout"], "memory_bytes": limits["memory_bytes"],
             "max_processes": limits["max_processes"], "disk_bytes": limits["disk_bytes"],
             "watch": [str(sockets)] + ([] if config["bwrap"] else [str(private)]),
@@ -185,17 +193,9 @@ def _run_once(job: dict, scratch: Path, course: Path, skip: list[int], attempt: 
            "JUPYTER_PATH": str(run / "j"), "JUPYTER_RUNTIME_DIR": str(run),
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent / "fast_imports"), job["config_dir"]]),
            "PATH": f"{Path(python).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    if visible is None:
-        command = [python, "-m", "nbgrader", "autograde", job["assignment"], f"--student={job['student']}",
-                   "--force", f"--Execute.timeout={job['cell_timeout']}", f"--Execute.kernel_name={kernel}",
-                   "--Execute.startup_timeout=60", "--KernelManager.transport=ipc", f"--KernelManager.ip={sockets}/k"]
-    else:  # cwd: the folder holding the release's data files, which stage 1 copies for the kernel
-        (run / "visible.json").write_text(json.dumps({
-            "notebook": str(visible), "out": str(run / "out.ipynb"), "kernel": kernel, "ip": f"{sockets}/k",
-            "cwd": str(course / "solutions" / job["assignment"]), "cell_timeout": job["cell_timeout"],
-            "output_bytes": limits["output_bytes"], "skip_cells": skip, "crash_file": str(crash_file),
-            "timing_file": timing_file}))
-        command = [python, "-m", "classgrade.visible", str(run / "visible.json")]
+    command = [python, "-m", "nbgrader", "autograde", job["assignment"], f"--student={job['student']}",
+               "--force", f"--Execute.timeout={job['cell_timeout']}", f"--Execute.kernel_name={kernel}",
+               "--Execute.startup_timeout=60", "--KernelManager.transport=ipc", f"--KernelManager.ip={sockets}/k"]
     timing.mark(timing_file, "run")
     try:  # `python -m classgrade.supervise SPEC -- COMMAND`, forked from the fork server (forkserver.py)
         forkserver.run([str(run / "spec.json"), "--", *command], env, str(run / "cfg"),
@@ -212,6 +212,12 @@ def _run_once(job: dict, scratch: Path, course: Path, skip: list[int], attempt: 
         report["killed"] = f"memory of all its processes over {limits['memory_bytes'] // 2**20} MiB " \
                            f"(the cgroup's OOM killer stopped {kills} process(es))"
     crashed = int(crash_file.read_text()) if crash_file.is_file() else None
+    report["feedback"] = {}
+    for notebook in (job.get("feedback") or {}):
+        try:
+            report["feedback"][notebook] = read_regular(feedback / notebook, MAX_NOTEBOOK_BYTES)
+        except OSError:
+            pass  # not written (the kernel died first) or over the cap: no feedback notebook, no checked points
     if timing_file:
         report["timing"] = timing.phases(timing.events(Path(timing_file), sockets / "t"))
     return report, crashed
@@ -227,40 +233,6 @@ def _without_crashing_cells(run, skip: list[int]) -> tuple[dict, list[int]]:
             break
         skip.append(crashed)
     return report, skip
-
-
-def _feedback_run(job: dict, scratch: Path, course: Path, submission: Path, skip: list[int], result: dict) -> None:
-    """The visible-tests run of each notebook (visible.py), with the trusted checker's probe cell at the end;
-    kept in result['visible'] for the parent to score (trusted.py) and to render as feedback."""
-    from classgrade.trusted import PROBE_CELL
-    from classgrade.visible import visible_notebook
-
-    for notebook in job["notebooks"]:
-        try:
-            nb = visible_notebook(json.loads(read_regular(submission / notebook, MAX_NOTEBOOK_BYTES)),
-                                  json.loads(job["release_sources"][notebook]))
-            for cell in nb["cells"]:  # only the grader's cell may carry the probe's mark
-                if isinstance(cell.get("metadata"), dict):
-                    cell["metadata"].pop(PROBE_CELL, None)
-            if notebook in job.get("probe_cells", {}):  # the trusted checker's cell, last (trusted.probe_cell)
-                nb["cells"].append(job["probe_cells"][notebook])
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            continue  # graded without it: the feedback page says so, and checked parts earn nothing
-        path = scratch / f"visible-{notebook}"
-        path.write_text(json.dumps(nb), encoding="utf-8")
-
-        def shown(skipped: list[int], attempt: int) -> tuple[dict, int | None]:
-            report, crashed = _run_once(job, scratch, course, skipped, attempt, visible=path)
-            if "timing" in report:
-                result["timing"]["feedback run"] = report["timing"]
-            try:
-                result["visible"][notebook] = read_regular(scratch / "visible" / "out.ipynb", MAX_NOTEBOOK_BYTES)
-            except OSError:
-                pass
-            shutil.rmtree(scratch / "visible", ignore_errors=True)
-            return report, crashed
-
-        _without_crashing_cells(shown, skip)  # a cell that kills the kernel here too: run again without it
 
 
 def grade_one(job: dict) -> dict:
@@ -281,12 +253,14 @@ def grade_one(job: dict) -> dict:
         for notebook in job["notebooks"]:
             result["problems"] += clean_graded_cells(submission / notebook, job["grade_cells"].get(notebook, []))
         course = _scratch_course(job, scratch, submission)
+        job = {**job, "feedback": _feedback_spec(job)}
         result["timing"] = {"copying the submission": round(time.monotonic() - start, 3)} if job.get("timing") else {}
 
         def graded(skip: list[int], attempt: int) -> tuple[dict, int | None]:
             report, crashed = _run_once(job, scratch, course, skip, attempt)
             if "timing" in report:
                 result["timing"]["grading run"] = report["timing"]
+            result["visible"] = report["feedback"]
             if report.get("killed") and (crashed is not None or "cgroup" in report["killed"]):
                 result["problems"].append(f"killed: {report['killed']}")
             return report, crashed
@@ -297,8 +271,6 @@ def grade_one(job: dict) -> dict:
         _finish(result, job, report, autograded, course)
         if job.get("timing"):
             result["timing"]["reading results"] = round(time.monotonic() - read, 3)
-        if result["status"] == "graded" and job.get("release_sources"):
-            _feedback_run(job, scratch, course, submission, skip, result)
         if skip and result["status"] != "graded":
             result["reason"] += f" (after {len(skip)} re-run(s) without the crashing cells)"
         result["log_tail"] = clean(report.get("log", "")[-3000:], 3000, one_line=False)
@@ -308,6 +280,14 @@ def grade_one(job: dict) -> dict:
         shutil.rmtree(scratch, ignore_errors=True)
     result["seconds"] = round(time.monotonic() - start, 2)
     return result
+
+
+def _feedback_spec(job: dict) -> dict:
+    """notebook -> what execute.py needs to run it as released first: the release's locked and test cells'
+    sources, and the trusted checker's probe cell (trusted.probe_cell) or None."""
+    return {notebook: {"sources": released_sources(json.loads(source)),
+                       "probe": job.get("probe_cells", {}).get(notebook)}
+            for notebook, source in (job.get("release_sources") or {}).items()}
 
 
 def _finish(result: dict, job: dict, report: dict, autograded: Path, course: Path) -> None:
