@@ -43,6 +43,7 @@ sys.path.insert(0, str(REPO))  # benchmarks/ as a package, however this file is 
 
 from classgrade.autograde import autograde  # noqa: E402
 from classgrade.course import Course, Settings, bwrap_works  # noqa: E402
+from classgrade import timing  # noqa: E402
 
 from benchmarks.local_cluster import start_cluster  # noqa: E402
 
@@ -107,8 +108,6 @@ def plain_nbgrader(course: Course, assignment: str, folder: Path) -> tuple[float
 
     The course's config is loaded from a scratch folder that adds one thing: nbgrader's own Execute step,
     subclassed to write timestamps (classgrade.execute.TimedExecute: a line appended per event)."""
-    from classgrade import timing
-
     folder.mkdir(parents=True)
     stamps = folder / "timing.txt"
     (folder / "nbgrader_config.py").write_text(
@@ -128,7 +127,6 @@ def plain_nbgrader(course: Course, assignment: str, folder: Path) -> tuple[float
 
 def plain_phases(lines: list[str]) -> dict[str, float]:
     """One plain-nbgrader submission's seconds per phase from a whole run's timestamps (one notebook after another)."""
-    from classgrade import timing
 
     run, notebooks = {}, []
     for line in lines:
@@ -198,13 +196,12 @@ def against_plain(n: int = 20, assignment: str = "convolutions", workers: int | 
 
 
 def classgrade_phases(timing: dict[str, dict], per_submission: float) -> dict[str, dict[str, float]]:
-    """Mean seconds per phase over the students: its grading run, its feedback run, and the rest."""
+    """Mean seconds per phase over the students: its grading run (one kernel: timing.PHASES), and the rest."""
     from statistics import mean
 
-    out = {}
-    for run in ("grading run", "feedback run"):
-        mine = [t[run] for t in timing.values() if run in t]
-        out[f"classgrade {run}"] = {phase: mean(m.get(phase, 0.0) for m in mine) for phase in mine[0]} if mine else {}
+    mine = [t["grading run"] for t in timing.values() if "grading run" in t]
+    phases = list(dict.fromkeys(phase for m in mine for phase in m))
+    out = {"classgrade grading run": {phase: mean(m.get(phase, 0.0) for m in mine) for phase in phases}}
     other = {key: mean(t.get(key, 0.0) for t in timing.values()) for key in
              ("copying the submission", "reading results", "merging into the gradebook")}
     accounted = sum(other.values()) + sum(sum(r.values()) for r in out.values())
@@ -221,15 +218,15 @@ def comparison_report(result: dict) -> list[str]:
                   [[r["run"], f"{r['seconds']:.0f}", f"{r['per_minute']:.1f}", f"{r['ratio']:.2f}x"]
                    for r in result["rows"]])
     b = result["breakdown"]
-    runs = [k for k in ("plain nbgrader", "classgrade grading run", "classgrade feedback run") if b.get(k)]
-    phases = list(dict.fromkeys(p for k in runs for p in b[k]))
+    runs = [k for k in ("plain nbgrader", "classgrade grading run") if b.get(k)]
+    phases = [p for p in timing.PHASES if any(p in b[k] for k in runs)]  # in the order they happen
     rows = [[phase] + [f"{b[k][phase]:.2f}" if phase in b[k] else "" for k in runs] for phase in phases]
     blank = [""] * (len(runs) - 2)
     rows += [[f"classgrade: {key}", "", f"{value:.2f}", *blank]
              for key, value in b.get("classgrade, outside the runs", {}).items()]
     classgrade = sum(sum(b[k].values()) for k in runs[1:]) + sum(b.get("classgrade, outside the runs", {}).values())
     plain = sum(b["plain nbgrader"].values())
-    rows.append(["**total**", f"**{plain:.2f}**", f"**{classgrade:.2f}** (both runs, the rest)", *blank])
+    rows.append(["**total**", f"**{plain:.2f}**", f"**{classgrade:.2f}** (its run, the rest)", *blank])
     return lines + ["", "One submission's seconds (mean over the serial runs' submissions; plain nbgrader's start-up "
                         "shared by its submissions):", ""] + table(["phase"] + runs, rows)
 

@@ -416,12 +416,12 @@ def test_one_kernel_runs_the_notebook_as_released_then_the_hidden_tests(run, cou
 
 def test_hidden_tests_never_reach_feedback_in_any_encoding(run, course):
     """In the graded kernel the hidden tests exist and a hook prints them (base64, zero-width spaces); the
-    feedback page comes from the feedback run, where they never existed."""
+    feedback page is the notebook as released, kept before they reached the kernel."""
     autograded = (course.grading / "autograded" / "leaks-hidden" / "tiny" / "tiny.ipynb").read_text()
     assert any("HIDDEN-CANARY" in source for source in leaked_sources(autograded))  # the attack is real
     feedback("tiny", course, progress=False)
     page = next((course.grading / "feedback" / "leaks-hidden" / "tiny").glob("*.html")).read_text()
-    assert "LEAK" in page  # the student's hook ran in the feedback run too
+    assert "LEAK" in page  # the student's hook ran before the hidden tests too
     assert not any("HIDDEN-CANARY" in source or "square(-3)" in source for source in leaked_sources(page))
 
 

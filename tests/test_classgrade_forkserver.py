@@ -89,3 +89,23 @@ def test_phases_from_events():
     outside = timing.phases({k: v for k, v in found.items() if k != "inside"})  # no stage-2 time: no sandbox phase
     assert "sandbox" not in outside and outside["kernel start"] == 1.0
     assert "process start" not in timing.phases({"config": 1.0})
+
+
+def test_the_seconds_of_one_submission_plain_and_through_classgrade(tmp_path):
+    """What the grading bench compares: plain `nbgrader autograde` (its Execute step timed: execute.TimedExecute)
+    and classgrade's one kernel per submission, both of the tiny assignment's solution, both full marks."""
+    sys.path.insert(0, str(REPO))
+    from benchmarks.grading_throughput import TINY, class_of, full_marks, plain_nbgrader
+    from classgrade.autograde import autograde
+    from classgrade.course import Settings
+
+    course = class_of(TINY, "tiny", 2, tmp_path / "plain")
+    seconds, plain = plain_nbgrader(course, "tiny", tmp_path / "plain-config")
+    assert full_marks(course, "tiny", ["student000", "student001"]) == []
+    assert plain["kernel start"] > 0 and plain["executing cells"] > 0 and 0 < sum(plain.values()) <= seconds
+    course = class_of(TINY, "tiny", 1, tmp_path / "classgrade")
+    settings = Settings(cell_timeout=60, notebook_timeout=120, bwrap=False, trust_submissions=True)
+    summary = autograde("tiny", course, settings, n_workers=0, progress=False, timing=True)
+    run = summary.timing["student000"]["grading run"]
+    assert summary.graded == {"student000": 4.0} and "feedback run" not in summary.timing["student000"]
+    assert run["executing cells"] > 0 and run["hidden tests"] > 0 and "sandbox" in run

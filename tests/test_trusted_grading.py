@@ -144,7 +144,7 @@ def test_feedback_names_the_mistake_and_shows_no_hidden_test(graded):
                    for t in re.findall(r"LEAK ([A-Za-z0-9+/=]+)", text)]
         assert not [line for line in secret if any(line in d for d in decoded + [text])], student
         assert "BEGIN HIDDEN TESTS" not in text and "_torch_width" not in "".join(decoded)
-    assert re.search(r"LEAK [A-Za-z0-9+/=]{40,}", pages["leaks-hidden"]), "the hook did run in the feedback run"
+    assert re.search(r"LEAK [A-Za-z0-9+/=]{40,}", pages["leaks-hidden"]), "the hook did run before the hidden tests"
 
 
 def test_the_state_keeps_the_diagnosis_for_the_report(graded):

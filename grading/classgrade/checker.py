@@ -1,9 +1,9 @@
 """The trusted checker in a grading run (autograde.py): one reference run, then each student's points.
 
 Per run: a fresh seed (no one can prepare answers for inputs that do not exist yet), the reference run on
-the solution and the classic mistakes (reference.py, a process of its own), and the probe cell every feedback
-run ends with. Per student, in the grading parent: the probe's records scored (trusted.score); every checked
-part's points replace the ones nbgrader computed in the student's kernel; the feedback notebook loses the
+the solution and the classic mistakes (reference.py, a process of its own), and the probe cell that ends
+every notebook as released (execute.py). Per student, in the grading parent: the probe's records scored
+(trusted.score); every checked part's points replace the ones nbgrader computed in the student's kernel; the feedback notebook loses the
 probe cell and gains, under each test cell, what the checker found and which classic mistake it looks like.
 """
 

@@ -43,9 +43,11 @@ class TimedExecute(Execute):
 
     nbconvert runs the synchronous methods (start_new_kernel, preprocess_cell): those are the ones timed."""
     timing_file = Unicode("", help="where to append timestamps (empty: none)").tag(config=True)
+    _last_cell = -1  # the cell whose end marks `done` (-1: none; preprocess() marks it)
 
     def preprocess(self, nb, resources=None, km=None):
         mark(self.timing_file, "execute")
+        self._last_cell = len(nb.cells) - 1
         result = super().preprocess(nb, resources, km)
         mark(self.timing_file, "done")  # kept only if the last cell did not mark it (its kernel shut down here)
         return result
@@ -63,7 +65,7 @@ class TimedExecute(Execute):
         if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
             mark(self.timing_file, "answer")  # only the first one counts (events())
         result = super().preprocess_cell(cell, resources, index)
-        if index == len(self.nb.cells) - 1 and not self.feedback_spec:
+        if index == self._last_cell:
             mark(self.timing_file, "done")
         return result
 
@@ -89,6 +91,7 @@ class SandboxExecute(TimedExecute):  # nbgrader's Execute, timestamps when asked
         self.reset_execution_trackers()
         self._check_assign_resources(resources)
         mark(self.timing_file, "execute")
+        self._last_cell = -1
         with self.setup_kernel():
             info = self.wait_for_reply(self.kc.kernel_info())
             self.nb.metadata["language_info"] = info["content"]["language_info"]

@@ -1,10 +1,10 @@
-"""Feedback without hidden tests: the feedback run's notebooks, rendered by nbgrader, checked as HTML.
+"""Feedback without hidden tests: the notebooks kept for feedback, rendered by nbgrader, checked as HTML.
 
 nbgrader restores the hidden tests into every autograded notebook (it needs them to grade), and student code
-in that kernel can read and print them in any encoding. So feedback is made from the feedback run
-(visible.py): the student's cells and the release's visible tests, executed in the sandbox where the hidden
-tests never existed; nbgrader adds each part's points from the gradebook. Students graded before that run
-existed fall back to a scrubbed copy of their autograded notebook (hidden-test regions replaced by a
+in that kernel can read and print them in any encoding. So feedback is made from the notebook as released
+(visible.py): the student's cells and the release's visible tests, executed in the sandbox and kept before any
+hidden test reached the kernel (execute.py); nbgrader adds each part's points from the gradebook. Students
+graded before classgrade kept that notebook fall back to a scrubbed copy of their autograded notebook (hidden-test regions replaced by a
 placeholder, outputs quoting hidden-test lines replaced by a one-line message).
 Then every HTML page is checked, a last safety net: a page that still holds a hidden-test line specific
 enough to mean something (not `continue`, not a line the release itself shows) is withheld, with the lines.

@@ -89,7 +89,7 @@ def merge(db: Path, course_id: str, assignment: str, result: dict, autograded: P
 
 
 def visible_folder(grading: Path, assignment: str, student: str) -> Path:
-    """Where a student's feedback-run notebooks live (visible.py): never in a folder named after a student."""
+    """Where a student's notebooks kept for feedback live (execute.py): never in a folder named after a student."""
     return grading / ".classgrade" / "visible" / assignment / student
 
 

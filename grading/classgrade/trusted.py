@@ -1,6 +1,6 @@
 """The trusted checker: the points of every checked part, decided outside the student's process.
 
-The grader appends one cell to the feedback run (probe_cell): the probe calls the student's functions on
+The grader appends one cell to the notebook as released, the run kept for feedback (probe_cell, execute.py): the probe calls the student's functions on
 inputs made from a SEED chosen fresh for each grading run, and emits the results as plain data. Here, in the
 grading parent, which never runs student code, those records are decoded strictly (unknown types, subclasses,
 mocks, NaN tricks: not right), compared with the solution's results on the same inputs (reference.py, run
@@ -50,7 +50,7 @@ def check_ids(table: Table) -> list[dict]:
 
 
 def probe_cell(table: Table, seed: int) -> dict:
-    """The cell the grader appends to a student's notebook in the feedback run."""
+    """The cell the grader appends to a student's notebook as released (execute.py runs it before the hidden tests)."""
     source = Path(probe.__file__).read_text(encoding="utf-8")
     call = f"\nrun_checks({check_ids(table)!r}, {int(seed)}, globals())\n"
     return {"cell_type": "code", "execution_count": None, "outputs": [], "source": source + call,
@@ -67,7 +67,7 @@ def probe_records(nb: dict) -> list[dict]:
 
 
 def as_probed(nb: dict, records: list[dict]) -> dict:
-    """A copy of `nb` as the grader sees it after a feedback run whose probe emitted `records`."""
+    """A copy of `nb` as the grader sees it after a run whose probe cell emitted `records`."""
     cell = {"cell_type": "code", "metadata": {PROBE_CELL: True}, "source": "", "execution_count": None,
             "outputs": [{"output_type": "display_data", "data": {probe.MIME: r}, "metadata": {}} for r in records]}
     return {**nb, "cells": list(nb["cells"]) + [cell]}
@@ -181,7 +181,7 @@ class Part:
 
 
 def score(table: Table, points: dict[str, float], reference: dict, nb: dict) -> dict[str, Part]:
-    """part -> Part, from one student's feedback-run notebook (the probe's records, their code) and the
+    """part -> Part, from one student's notebook as released, run (the probe's records, their code) and the
     reference run's records of the solution and the mistakes."""
     records = probe_records(nb)
     want_inputs, got_inputs = {}, {}
