@@ -14,8 +14,8 @@ LocalCluster, with one submission's seconds per phase, then a synthetic class of
 each model; every lecture must run in full mode within MEMORY_BUDGET_MIB, Binder's 2 GB).
 Where a CUDA GPU is present, models, attention and sampling are measured on it too, side by side with the CPU.
 
-The budgets below are checked when the notebooks section runs, the memory budget when the memory section runs; the
-command exits 1 if one is broken.
+The budgets below are checked when the notebooks section runs, the memory, attention and grading budgets when
+their sections run; the command exits 1 if one is broken.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ NOTEBOOK_BUDGETS = {  # (notebook, mode): seconds, for lectures whose issue set 
     ("lectures/08_vision_transformers.ipynb", "smoke"): 40,
 }
 ATTENTION_BUDGET = 1.2  # course attention without weights / PyTorch's fused kernel, at every L and pass
+GRADING_BUDGET = 1.0  # classgrade serial / plain `nbgrader autograde`, submissions per minute: at least as fast
 SPEED_BUDGETS = {  # seconds, one CPU thread; the speeds the course's text and tests rely on (moved out of tests)
     "lecture 6: DDIM-25 with guidance, one of 8 images": 2.0,
     "lecture 4: 5,000 + 600 seq2seq pairs generated": 1.0,
@@ -223,16 +224,21 @@ def sampling_section() -> list[str]:
     return lines + table(headers, rows)
 
 
-def grading_section(n: int, assignment: str, class_n: int = 0) -> list[str]:
+def grading_section(n: int, assignment: str, class_n: int = 0) -> tuple[list[str], list[str]]:
     """n copies of a solution graded by plain `nbgrader autograde`, classgrade serial and classgrade on a
-    LocalCluster, with one submission's seconds per phase; then a synthetic class of class_n students (hostile
-    submissions too) on a scheduler with separately started worker processes, as on several machines."""
+    LocalCluster, with one submission's seconds per phase (GRADING_BUDGET); then a synthetic class of class_n
+    students (hostile submissions too) on a scheduler with separately started worker processes, as on several
+    machines."""
     from benchmarks.grading_throughput import against_plain, comparison_report, grade_synthetic_class
 
-    lines = []
+    lines, failures = [], []
     if n:
+        result = against_plain(n, assignment, workers=os.cpu_count())
         lines += [f"## Autograding against plain nbgrader ({n} copies of the `{assignment}` solution)", ""]
-        lines += comparison_report(against_plain(n, assignment, workers=os.cpu_count())) + [""]
+        lines += comparison_report(result) + [""]
+        serial = next(r for r in result["rows"] if r["run"] == "classgrade serial")
+        if serial["ratio"] < GRADING_BUDGET:
+            failures.append(f"classgrade serial: {serial['ratio']:.2f}x plain nbgrader < {GRADING_BUDGET:g}x")
     if class_n:
         r = grade_synthetic_class(class_n, workers=os.cpu_count(), progress=False)
         lines += [f"## Autograding a synthetic class ({class_n} students of the tiny test assignment, hostile ones "
@@ -245,7 +251,7 @@ def grading_section(n: int, assignment: str, class_n: int = 0) -> list[str]:
                          f"{k['seconds']:.1f}"] for k in r["kinds"]])
         if r["unexpected"]:
             lines += ["", "Unexpected: " + "; ".join(f"`{s}`: {g}" for s, g in sorted(r["unexpected"].items()))]
-    return lines
+    return lines, failures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -289,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
         elif section == "sampling":
             section_lines = sampling_section()
         else:
-            section_lines = grading_section(args.grading_n, args.grading_assignment, args.grading_class_n)
+            section_lines, broken = grading_section(args.grading_n, args.grading_assignment, args.grading_class_n)
+            failures += broken
         lines += section_lines + ["", f"_(section took {time.perf_counter() - start:.0f} s)_", ""]
         args.out.write_text("\n".join(lines) + "\n")  # after every section: a crash keeps what was measured
     print(f"wrote {args.out}")

@@ -127,7 +127,6 @@ def plain_nbgrader(course: Course, assignment: str, folder: Path) -> tuple[float
 
 def plain_phases(lines: list[str]) -> dict[str, float]:
     """One plain-nbgrader submission's seconds per phase from a whole run's timestamps (one notebook after another)."""
-
     run, notebooks = {}, []
     for line in lines:
         event, _, value = line.partition(" ")
@@ -164,10 +163,12 @@ def full_marks(course: Course, assignment: str, students: list[str]) -> list[str
     return short
 
 
-def against_plain(n: int = 20, assignment: str = "convolutions", workers: int | None = None) -> dict:
+def against_plain(n: int = 20, assignment: str = "convolutions", workers: int | None = None,
+                  checked: bool = False) -> dict:
     """The same n copies of the solution graded three ways, each in its own scratch course: plain `nbgrader
-    autograde` (serial), classgrade serial and classgrade on `workers` Dask workers. Returns one row per run
-    (seconds, submissions per minute, ratio to plain nbgrader) and one submission's seconds per phase."""
+    autograde` (serial), classgrade serial and classgrade on `workers` Dask workers; `checked`: classgrade with
+    the assignment's check table (the trusted checker: one reference run, a probe cell per submission). Returns
+    one row per run (seconds, submissions per minute, ratio to plain nbgrader) and one submission's seconds per phase."""
     workers = workers or os.cpu_count() or 1
     source = TINY if assignment == "tiny" else REPO / "solutions" / assignment
     settings = Settings(cell_timeout=300, notebook_timeout=900)
@@ -177,6 +178,10 @@ def against_plain(n: int = 20, assignment: str = "convolutions", workers: int | 
                              (f"classgrade, {workers} Dask workers", workers)]:
         with tempfile.TemporaryDirectory(prefix="classgrade-bench-") as tmp:
             course = class_of(source, assignment, n, Path(tmp) / "course")
+            if checked and n_workers is not None:
+                table = (TINY.parent / "checks" if assignment == "tiny" else REPO / "grading" / "checks") / f"{assignment}.py"
+                (course.grading / "checks").mkdir()
+                shutil.copy(table, course.grading / "checks")
             if n_workers is None:
                 seconds, breakdown["plain nbgrader"] = plain_nbgrader(course, assignment, Path(tmp) / "plain")
             else:
@@ -337,6 +342,7 @@ def main() -> None:
     parser.add_argument("--assignment", default="convolutions")
     parser.add_argument("--tiny", action="store_true", help="tests/class_grading_notebooks/tiny instead")
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="Dask worker processes")
+    parser.add_argument("--checked", action="store_true", help="classgrade with the trusted checker's table")
     parser.add_argument("--synthetic", action="store_true",
                         help="a synthetic class of --n students (hostile ones too) on separately started workers")
     args = parser.parse_args()
@@ -348,8 +354,8 @@ def main() -> None:
         return
     assignment = "tiny" if args.tiny else args.assignment
     print(f"{args.n} x {assignment}; sandbox: {'bubblewrap + rlimits' if bwrap_works() else 'rlimits only'}; "
-          f"{os.cpu_count()} cores")
-    print("\n".join(comparison_report(against_plain(args.n, assignment, args.workers))))
+          f"{os.cpu_count()} cores; trusted checker: {'yes' if args.checked else 'no'}")
+    print("\n".join(comparison_report(against_plain(args.n, assignment, args.workers, args.checked))))
 
 
 if __name__ == "__main__":

@@ -46,3 +46,17 @@ def test_table_aligns_numbers_right_and_rejects_ragged_rows():
     assert lines[1] == "|---|---:|" and lines[3] == "| U-Net | **300** |"
     with pytest.raises(ValueError, match="2 cells"):
         table(["model", "seconds"], [["VAE"]])
+
+
+@pytest.mark.parametrize("ratio, broken", [(1.12, False), (0.8, True)])
+def test_the_grading_section_holds_classgrade_serial_to_plain_nbgrader(monkeypatch, ratio, broken):
+    import benchmarks.grading_throughput as throughput
+    from benchmarks.bench import GRADING_BUDGET, grading_section
+
+    rows = [{"run": "plain `nbgrader autograde` (serial)", "seconds": 60.0, "per_minute": 10.0, "ratio": 1.0},
+            {"run": "classgrade serial", "seconds": 60 / ratio, "per_minute": 10 * ratio, "ratio": ratio}]
+    monkeypatch.setattr(throughput, "against_plain", lambda n, assignment, workers: {"rows": rows, "breakdown": {}})
+    monkeypatch.setattr(throughput, "comparison_report", lambda result: ["(table)"])
+    lines, failures = grading_section(2, "tiny")
+    assert "(table)" in lines
+    assert failures == ([f"classgrade serial: {ratio:.2f}x plain nbgrader < {GRADING_BUDGET:g}x"] if broken else [])
