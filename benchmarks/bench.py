@@ -229,7 +229,8 @@ def grading_section(n: int, assignment: str, class_n: int = 0) -> tuple[list[str
     LocalCluster, with one submission's seconds per phase (GRADING_BUDGET); then a synthetic class of class_n
     students (hostile submissions too) on a scheduler with separately started worker processes, as on several
     machines."""
-    from benchmarks.grading_throughput import against_plain, comparison_report, grade_synthetic_class
+    from benchmarks.grading_throughput import against_plain, comparison_report
+    from benchmarks.synthetic_class import grade_synthetic_class
 
     lines, failures = [], []
     if n:

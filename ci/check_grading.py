@@ -136,11 +136,11 @@ def _globals(source: str) -> tuple[set[str], set[str]]:
 def late_rebinds(source: Path) -> list[str]:
     """Test cells with hidden tests that read a global name a later cell binds again. classgrade runs those
     cells a second time after the whole notebook (grading/classgrade/execute.py): they must not depend on it."""
-    cells = ["".join(c["source"]) for c in notebook_json(source)["cells"] if c["cell_type"] == "code"]
-    metas = [c["metadata"].get("nbgrader", {}) for c in notebook_json(source)["cells"] if c["cell_type"] == "code"]
-    names = [_globals(text) for text in cells]
+    code = [c for c in notebook_json(source)["cells"] if c["cell_type"] == "code"]
+    names = [_globals("".join(c["source"])) for c in code]
     problems = []
-    for index, (text, meta) in enumerate(zip(cells, metas)):
+    for index, cell in enumerate(code):
+        meta, text = cell["metadata"].get("nbgrader", {}), "".join(cell["source"])
         if meta.get("grade") and not meta.get("solution") and "### BEGIN HIDDEN TESTS" in text:
             clash = names[index][1] & set().union(*(bound for bound, _ in names[index + 1:]))
             if clash:

@@ -25,7 +25,7 @@ from classgrade.autograde import autograde  # noqa: E402
 from classgrade.collect import collect_zip  # noqa: E402
 from classgrade.course import Course, Settings, bwrap_works  # noqa: E402
 from classgrade.feedback import feedback, hidden_lines  # noqa: E402
-from classgrade.worker import submission_hash  # noqa: E402
+from classgrade.files import submission_hash  # noqa: E402
 from classgrade_students import (HOSTILE_SCORES, REFUSED_FOLDERS, SECRET_ENV, SECRET_VALUE, cell,  # noqa: E402
                                  hostile, make_course, write_submission)
 

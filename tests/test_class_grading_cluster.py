@@ -29,7 +29,7 @@ pytestmark = pytest.mark.skipif(dask_command("scheduler") is None or dask_comman
                                 reason="the Dask command line (`dask scheduler` / `dask worker`, from the "
                                        "`distributed` package) is not installed")
 
-KINDS = ("solution", "release", "wrong")  # benchmarks.grading_throughput.KINDS; expected 4, 0 and 3
+KINDS = ("solution", "release", "wrong")  # benchmarks.synthetic_class.KINDS; expected 4, 0 and 3
 STUDENTS = 6
 
 
@@ -63,7 +63,7 @@ def test_a_worker_killed_mid_run_loses_and_doubles_no_student(cluster, tmp_path)
     from distributed import Client
     from nbgrader.api import Gradebook
 
-    from benchmarks.grading_throughput import EXPECTED, synthetic_class
+    from benchmarks.synthetic_class import EXPECTED, synthetic_class
     from classgrade.autograde import autograde
     from classgrade.course import Settings
 
@@ -109,7 +109,7 @@ def test_a_worker_killed_mid_run_loses_and_doubles_no_student(cluster, tmp_path)
 def test_workers_that_share_only_the_course_folder(tmp_path, monkeypatch):
     """Separate machines share the course folder, not the grading machine's temporary folder: here the workers
     see this process's temporary folder as an empty tmpfs of their own."""
-    from benchmarks.grading_throughput import EXPECTED, synthetic_class
+    from benchmarks.synthetic_class import EXPECTED, synthetic_class
     from classgrade.autograde import autograde
     from classgrade.course import Settings
 

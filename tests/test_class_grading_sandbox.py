@@ -24,7 +24,7 @@ from classgrade.feedback import feedback  # noqa: E402
 from classgrade.gradebook import State, export_csv  # noqa: E402
 from classgrade.supervise import Output  # noqa: E402
 from classgrade.text import clean  # noqa: E402
-from classgrade.worker import read_regular  # noqa: E402
+from classgrade.files import read_regular  # noqa: E402
 from classgrade_students import (DAEMON, NOTEBOOK_SYMLINK, SECRET_ENV, SECRET_VALUE, SQUARE, edited,  # noqa: E402
                                  make_course, solution, write_submission)
 

@@ -133,7 +133,8 @@ class UNet(nn.Module):
             if block is None:
                 return h
             h, weights = block(h, context, context_mask, need_weights=return_attention)
-            maps.append(weights)
+            if return_attention:
+                maps.append(weights)
             return h
 
         h = self.conv_in(x)  # (B, c0, H, W)

@@ -9,6 +9,7 @@ keeps two runs on one course from interleaving.
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import shutil
@@ -27,7 +28,9 @@ from classgrade.checker import summary as checked_summary
 from classgrade.course import GRADING, Course, Settings, assignment_cells, make_template
 from classgrade.gradebook import State, graded_students, merge, record_failure, save_visible
 from classgrade.text import clean
-from classgrade.worker import grade_one, submission_hash
+from classgrade.visible import released_sources
+from classgrade.files import submission_hash
+from classgrade.worker import grade_one
 
 COURSE_ID = "dl-vision-attention"
 
@@ -147,11 +150,9 @@ def _grade(assignment, course, settings, todo, n_workers, scheduler, state, summ
         base = {"assignment": assignment, "template_db": str(template_db), "release_files": str(release_files),
                 "notebooks": course.release_notebooks(assignment), "config_dir": str(GRADING),
                 "grade_cells": assignment_cells(template_db, assignment),
-                "release_sources": {name: (course.root / "exercises" / assignment / name).read_text(encoding="utf-8")
-                                    for name in course.release_notebooks(assignment)},
+                "feedback": _feedback_spec(course, assignment, notebooks, checker),
                 "cell_timeout": settings.cell_timeout, "notebook_timeout": settings.notebook_timeout,
-                "sandbox": settings.sandbox(), "limits": settings.limits(), "python": sys.executable,
-                "probe_cells": checker.probe_cells() if checker else {}, "timing": timing}
+                "sandbox": settings.sandbox(), "limits": settings.limits(), "python": sys.executable, "timing": timing}
         jobs = [{**base, "student": s, "submitted": str(p)} for s, p in todo.items()]
         bar = tqdm(total=len(jobs), desc=f"autograde {assignment}", unit="student", disable=not progress)
         for result in _results(jobs, n_workers, scheduler):
@@ -161,6 +162,14 @@ def _grade(assignment, course, settings, todo, n_workers, scheduler, state, summ
         bar.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _feedback_spec(course: Course, assignment: str, notebooks: list[str], checker: Checker | None) -> dict:
+    """notebook -> what the Execute step needs to run it as released before the hidden tests (execute.py): the
+    release's locked and test cells' sources, and the trusted checker's probe cell (or None)."""
+    probes = checker.probe_cells() if checker else {}
+    return {name: {"sources": released_sources(json.loads((course.root / "exercises" / assignment / name).read_text(
+        encoding="utf-8"))), "probe": probes.get(name)} for name in notebooks}
 
 
 def _results(jobs: list[dict], n_workers: int | None, scheduler: str | None):

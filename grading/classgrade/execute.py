@@ -13,7 +13,7 @@
   end. That notebook is written to `feedback_dir` for the student's feedback, before any hidden test exists in
   the kernel. Then the same kernel runs the cells whose source the hidden tests change (the tests in full);
   nbgrader scores those outputs. Each cell runs once, except the test cells with hidden tests (twice), which
-  now run after every answer cell: a test must read only names no later cell rebinds (tests/test_exercises.py).
+  now run after every answer cell: a test must read no global that a later cell binds again (ci/check_grading.late_rebinds).
 Both build on TimedExecute: nbgrader's Execute step, appending timestamps when a timing file is given (timing.py).
 """
 
@@ -150,4 +150,3 @@ class SandboxExecute(TimedExecute):  # nbgrader's Execute, timestamps when asked
         out = new_output("stream", name=note_key[1], text=note)
         outs.append(out)
         return out
-

@@ -1,13 +1,13 @@
 """The grader's own processes for one submission, forked from a server that has done their imports once.
 
 Each submission is graded by a supervised `nbgrader autograde` (worker.py). Started as a new process, it paid
-the interpreter's start and about 1 s of imports (nbgrader, nbconvert, jupyter_client) before its kernel. One server per worker process does those imports once,
-then forks every run from itself: `classgrade.supervise` around the same command, as a process of its own,
-with the job's environment and folder. Only the grader's code ever runs in the server and its forks: student
-code runs in kernels, which the sandbox launcher (sandbox.py) starts as new processes, with the same sandbox,
-limits and supervision as before. The server is single-threaded (forking it is safe), serves one run at a time,
-dies with whoever started it (PR_SET_PDEATHSIG) and is started again if it is gone; `stop` ends it
-at the end of a grading run (autograde.py).
+the interpreter's start and about 1 s of imports (nbgrader, nbconvert, jupyter_client) before its kernel. One
+server per worker process does those imports once, then forks every run from itself: `classgrade.supervise`
+around the same command, as a process of its own, with the job's environment and folder. Only the grader's code
+ever runs in the server and its forks: student code runs in kernels, which the sandbox launcher (sandbox.py)
+starts as new processes, with the same sandbox, limits and supervision as before. The server is single-threaded
+(forking it is safe), serves one run at a time, dies with whoever started it (PR_SET_PDEATHSIG) and is started
+again if it is gone; `stop` ends it at the end of a grading run (autograde.py).
 
     python -m classgrade.forkserver      (started by `run`; reads one JSON job a line, answers `pid`, `exit`)
 """

@@ -14,11 +14,9 @@ scratch course, and the notebooks written there are read back with O_NOFOLLOW, r
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
-import stat
 import subprocess
 import tempfile
 import time
@@ -27,72 +25,15 @@ from pathlib import Path
 from classgrade import forkserver, sandbox, timing
 from classgrade.cgroup import Cgroup
 from classgrade.cells import clean_graded_cells, precheck
+from classgrade.files import copy_submission, read_regular, submission_hash
 from classgrade.text import clean
-from classgrade.visible import released_sources
 
-MAX_SUBMISSION_FILES, MAX_SUBMISSION_BYTES = 50, 100 * 2**20
 MAX_NOTEBOOK_BYTES = 64 * 2**20  # an autograded notebook read back (outputs are capped at 2 MiB by execute.py)
 CRASH_RERUNS = 2  # a kernel crash: graded again at most this often, the crashing cells not run
 PREPROCESSORS = ["classgrade.execute.SandboxExecute", "nbgrader.preprocessors.IgnorePattern",
                  "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
                  "nbgrader.preprocessors.SaveAutoGrades", "nbgrader.preprocessors.AssignLatePenalties",
                  "nbgrader.preprocessors.CheckCellMetadata"]
-
-
-def regular_files(folder: Path) -> tuple[list[Path], list[str]]:
-    """The regular files under `folder` (links never followed) and a problem for everything else."""
-    files, problems = [], []
-    for parent, dirs, names in os.walk(folder, followlinks=False):
-        for name in sorted(dirs + names):
-            path = Path(parent) / name
-            mode = os.lstat(path).st_mode
-            if stat.S_ISLNK(mode):
-                problems.append(f"{clean(path.relative_to(folder))}: a symbolic link, not collected")
-                if name in dirs:
-                    dirs.remove(name)
-            elif stat.S_ISREG(mode):
-                files.append(path)
-            elif not stat.S_ISDIR(mode):
-                problems.append(f"{clean(path.relative_to(folder))}: not a regular file, not collected")
-    return sorted(files), problems
-
-
-def read_regular(path: Path, limit: int) -> bytes:
-    """A file's bytes, refusing a link or anything not a regular file, and anything over `limit` bytes."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(f"{path.name} is not a regular file")
-        data = f.read(limit + 1)
-    if len(data) > limit:
-        raise OSError(f"{path.name} is over {limit // 2**20} MiB")
-    return data
-
-
-def submission_hash(folder: Path) -> str:
-    """sha256 over the names and bytes of every regular file a student submitted (links not followed)."""
-    digest = hashlib.sha256()
-    for path in regular_files(folder)[0]:
-        digest.update(str(path.relative_to(folder)).encode() + b"\0" + read_regular(path, MAX_SUBMISSION_BYTES) + b"\0")
-    return digest.hexdigest()
-
-
-def copy_submission(source: Path, target: Path) -> list[str]:
-    """Copy a submission's regular files (never through a link), within the caps; return the problems."""
-    files, problems = regular_files(source)
-    total = 0
-    for path in files[:MAX_SUBMISSION_FILES]:
-        data = read_regular(path, MAX_SUBMISSION_BYTES)
-        total += len(data)
-        if total > MAX_SUBMISSION_BYTES:
-            problems.append(f"submission over {MAX_SUBMISSION_BYTES // 2**20} MiB: {clean(path.name)} and later files not collected")
-            break
-        dest = target / path.relative_to(source)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(data)
-    if len(files) > MAX_SUBMISSION_FILES:
-        problems.append(f"{len(files)} files submitted: only the first {MAX_SUBMISSION_FILES} collected")
-    return problems
 
 
 def _read_grades(db: Path, assignment: str, student: str) -> dict:
@@ -253,7 +194,6 @@ def grade_one(job: dict) -> dict:
         for notebook in job["notebooks"]:
             result["problems"] += clean_graded_cells(submission / notebook, job["grade_cells"].get(notebook, []))
         course = _scratch_course(job, scratch, submission)
-        job = {**job, "feedback": _feedback_spec(job)}
         result["timing"] = {"copying the submission": round(time.monotonic() - start, 3)} if job.get("timing") else {}
 
         def graded(skip: list[int], attempt: int) -> tuple[dict, int | None]:
@@ -280,14 +220,6 @@ def grade_one(job: dict) -> dict:
         shutil.rmtree(scratch, ignore_errors=True)
     result["seconds"] = round(time.monotonic() - start, 2)
     return result
-
-
-def _feedback_spec(job: dict) -> dict:
-    """notebook -> what execute.py needs to run it as released first: the release's locked and test cells'
-    sources, and the trusted checker's probe cell (trusted.probe_cell) or None."""
-    return {notebook: {"sources": released_sources(json.loads(source)),
-                       "probe": job.get("probe_cells", {}).get(notebook)}
-            for notebook, source in (job.get("release_sources") or {}).items()}
 
 
 def _finish(result: dict, job: dict, report: dict, autograded: Path, course: Path) -> None:
