@@ -167,7 +167,7 @@ def classgrade_phases(by_student: dict[str, dict], per_submission: float) -> dic
     mine = [t["grading run"] for t in by_student.values() if "grading run" in t]
     phases = list(dict.fromkeys(phase for m in mine for phase in m))
     out = {"classgrade grading run": {phase: mean(m.get(phase, 0.0) for m in mine) for phase in phases}}
-    other = {key: mean(t.get(key, 0.0) for t in timing.values()) for key in
+    other = {key: mean(t.get(key, 0.0) for t in by_student.values()) for key in
              ("copying the submission", "reading results", "merging into the gradebook")}
     accounted = sum(other.values()) + sum(sum(r.values()) for r in out.values())
     other["the rest (the run's start-up, between submissions)"] = max(per_submission - accounted, 0.0)

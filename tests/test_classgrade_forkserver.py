@@ -95,7 +95,8 @@ def test_the_seconds_of_one_submission_plain_and_through_classgrade(tmp_path):
     """What the grading bench compares: plain `nbgrader autograde` (its Execute step timed: execute.TimedExecute)
     and classgrade's one kernel per submission, both of the tiny assignment's solution, both full marks."""
     sys.path.insert(0, str(REPO))
-    from benchmarks.grading_throughput import TINY, class_of, full_marks, plain_nbgrader
+    from benchmarks.grading_throughput import (TINY, class_of, classgrade_phases, comparison_report, full_marks,
+                                               plain_nbgrader)
     from classgrade.autograde import autograde
     from classgrade.course import Settings
 
@@ -109,3 +110,7 @@ def test_the_seconds_of_one_submission_plain_and_through_classgrade(tmp_path):
     run = summary.timing["student000"]["grading run"]
     assert summary.graded == {"student000": 4.0} and "feedback run" not in summary.timing["student000"]
     assert run["executing cells"] > 0 and run["hidden tests"] > 0 and "sandbox" in run
+    rows = [{"run": name, "seconds": 1.0, "per_minute": 60.0, "ratio": 1.0} for name in ("plain", "classgrade serial")]
+    report = "\n".join(comparison_report({"rows": rows, "breakdown": {"plain nbgrader": plain,
+                                                                      **classgrade_phases(summary.timing, 10.0)}}))
+    assert "| hidden tests |  | " in report and "| kernel start | " in report and "classgrade: the rest" in report
