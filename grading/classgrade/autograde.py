@@ -28,8 +28,8 @@ from classgrade.checker import summary as checked_summary
 from classgrade.course import GRADING, Course, Settings, assignment_cells, make_template
 from classgrade.gradebook import State, graded_students, merge, record_failure, save_visible
 from classgrade.text import clean
-from classgrade.visible import released_sources
 from classgrade.files import submission_hash
+from classgrade.visible import released_sources
 from classgrade.worker import grade_one
 
 COURSE_ID = "dl-vision-attention"
@@ -148,7 +148,7 @@ def _grade(assignment, course, settings, todo, n_workers, scheduler, state, summ
                           "NO check table (grading/checks/): points from the notebook's tests, run in the student's "
                           "kernel, which student code can influence")
         base = {"assignment": assignment, "template_db": str(template_db), "release_files": str(release_files),
-                "notebooks": course.release_notebooks(assignment), "config_dir": str(GRADING),
+                "notebooks": notebooks, "config_dir": str(GRADING),
                 "grade_cells": assignment_cells(template_db, assignment),
                 "feedback": _feedback_spec(course, assignment, notebooks, checker),
                 "cell_timeout": settings.cell_timeout, "notebook_timeout": settings.notebook_timeout,

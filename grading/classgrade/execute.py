@@ -13,7 +13,8 @@
   end. That notebook is written to `feedback_dir` for the student's feedback, before any hidden test exists in
   the kernel. Then the same kernel runs the cells whose source the hidden tests change (the tests in full);
   nbgrader scores those outputs. Each cell runs once, except the test cells with hidden tests (twice), which
-  now run after every answer cell: a test must read no global that a later cell binds again (ci/check_grading.late_rebinds).
+  now run after every answer cell: a test must read no global that a later cell binds again
+  (ci/check_grading.late_rebinds).
 Both build on TimedExecute: nbgrader's Execute step, appending timestamps when a timing file is given (timing.py).
 """
 
